@@ -1,0 +1,278 @@
+"""The study's two autoencoders, their summaries, encoding, and safe saving / loading.
+
+Both models take flattened images ``(N, C*H*W)`` scaled to [0, 1] and give back the same
+shape, so one training loop (:mod:`fashion_cluster.training`) serves both. Layers are
+initialised as Keras does (Glorot-uniform weights, zero biases), since the study used
+Keras.
+
+Weights are saved as safetensors beside a small JSON of the constructor arguments, and
+loaded by rebuilding the model from that JSON: nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .artifacts import ArtifactError, read_json, read_tensors, write_json, write_tensors
+
+__all__ = [
+    "ConvAutoencoder",
+    "DenseAutoencoder",
+    "decode",
+    "encode",
+    "load_model",
+    "reconstruct",
+    "save_model",
+    "summary",
+]
+
+
+def _keras_init(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear | nn.Conv2d):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class DenseAutoencoder(nn.Module):
+    """Fully connected autoencoder (the study's Figure 1).
+
+    ``input_dim -> hidden... -> code_dim -> reversed(hidden) -> input_dim``, ReLU between
+    layers, sigmoid on the code and on the output. The defaults are the study's
+    784-512-256-128-49 encoder and 49-128-256-784 decoder: 813,377 parameters.
+
+    Note the study's decoder has no 512 layer: it mirrors only ``hidden[1:]``.
+    """
+
+    def __init__(self, input_dim: int = 784, hidden: Sequence[int] = (512, 256, 128),
+                 code_dim: int = 49, mirror_first: bool = False):
+        super().__init__()
+        self.config = {"input_dim": int(input_dim), "hidden": [int(h) for h in hidden],
+                       "code_dim": int(code_dim), "mirror_first": bool(mirror_first)}
+        widths = [input_dim, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.encoder = nn.Sequential(*layers, nn.Linear(widths[-1], code_dim), nn.Sigmoid())
+        back = list(hidden if mirror_first else hidden[1:])[::-1]
+        widths = [code_dim, *back]
+        layers = []
+        for a, b in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.decoder = nn.Sequential(*layers, nn.Linear(widths[-1], input_dim), nn.Sigmoid())
+        self.apply(_keras_init)
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        return (self.config["code_dim"],)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class ConvAutoencoder(nn.Module):
+    """Convolutional autoencoder (the study's Figure 3).
+
+    Conv 3x3 (64) -> max-pool 2 -> Conv 3x3 (32) -> max-pool 2 -> Conv 3x3 (1, sigmoid)
+    gives a ``H/4 x W/4`` code (7x7 for Fashion-MNIST); the decoder mirrors it with 2x
+    nearest-neighbour upsampling. ReLU elsewhere, sigmoid output, padding "same":
+    38,786 parameters for one input channel.
+
+    Input and output are flattened ``(N, H*W*C)`` (pixel-major, channels last); the code
+    is flattened ``(N, H*W/16)``.
+    """
+
+    def __init__(self, image_shape: Sequence[int] = (1, 28, 28), filters: Sequence[int] = (64, 32)):
+        super().__init__()
+        channels, height, width = (int(v) for v in image_shape)
+        if height % 4 or width % 4:
+            raise ValueError(
+                f"ConvAutoencoder needs image height and width divisible by 4, got {height}x{width}"
+            )
+        f1, f2 = (int(f) for f in filters)
+        self.config = {"image_shape": [channels, height, width], "filters": [f1, f2]}
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, f1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(f1, f2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(f2, 1, 3, padding=1), nn.Sigmoid(),
+        )
+        self.decoder = nn.Sequential(
+            nn.Conv2d(1, f2, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(f2, f1, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(f1, channels, 3, padding=1), nn.Sigmoid(),
+        )
+        self.apply(_keras_init)
+        # oneDNN's convolutions run 1.7x faster on channels-last tensors here (a training
+        # step of 256 images: 786 ms against 1,327 ms on one core).
+        self.to(memory_format=torch.channels_last)
+
+    @property
+    def code_shape(self) -> tuple[int, ...]:
+        _, h, w = self.config["image_shape"]
+        return (h // 4, w // 4)
+
+    # Flattened images are in (H, W, C) order, which is channels-last memory: viewing them
+    # as (N, H, W, C) and permuting gives NCHW tensors without a copy.
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        c, h, w = self.config["image_shape"]
+        return self.encoder(x.reshape(len(x), h, w, c).permute(0, 3, 1, 2)).flatten(1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        h, w = self.code_shape
+        out = self.decoder(z.reshape(len(z), h, w, 1).permute(0, 3, 1, 2))
+        return out.permute(0, 2, 3, 1).reshape(len(z), -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+MODELS: dict[str, type[nn.Module]] = {
+    "DenseAutoencoder": DenseAutoencoder,
+    "ConvAutoencoder": ConvAutoencoder,
+}
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def summary(model: nn.Module, input_dim: int | None = None) -> str:
+    """A Keras-style table: layer (type), output shape, parameter count, totals.
+
+    Output shapes are found by running one zero input through the model.
+    """
+    if input_dim is None:
+        input_dim = model.config.get("input_dim") or int(np.prod(model.config["image_shape"]))
+    rows: list[tuple[str, str, int]] = []
+    counters: dict[str, int] = {}
+
+    def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+        kind = type(module).__name__
+        counters[kind] = counters.get(kind, 0) + 1
+        shape = "(None, " + ", ".join(str(s) for s in output.shape[1:]) + ")"
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        rows.append((f"{kind.lower()}_{counters[kind]} ({kind})", shape, params))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        with torch.no_grad():
+            param = next(model.parameters())
+            model(torch.zeros(1, input_dim, device=param.device, dtype=param.dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+    widths = (max(28, *(len(r[0]) for r in rows)) + 2, 22, 10)
+    line = "_" * sum(widths)
+    header = f"{'Layer (type)':<{widths[0]}}{'Output Shape':<{widths[1]}}{'Param #':>{widths[2]}}"
+    out = [line, header, "=" * sum(widths)]
+    for name, shape, params in rows:
+        out.append(f"{name:<{widths[0]}}{shape:<{widths[1]}}{params:>{widths[2]},}")
+    total = count_parameters(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    out += ["=" * sum(widths), f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+            f"Non-trainable params: {total - trainable:,}", line]
+    return "\n".join(out)
+
+
+def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Apply ``fn`` batch by batch; uint8 input is scaled to [0, 1] per batch."""
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    outputs = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                chunk = np.asarray(x[start : start + batch_size])
+                batch = torch.from_numpy(chunk.reshape(len(chunk), -1)).to(param.device)
+                batch = batch.float() / 255 if chunk.dtype == np.uint8 else batch.float()
+                outputs.append(fn(batch).cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(outputs) if outputs else np.empty((0, 0), np.float32)
+
+
+def encode(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Codes of ``x``, computed batch by batch (memory for one batch, not the set).
+
+    Parameters
+    ----------
+    x : array of shape (N, D) float in [0, 1], or (N, ...) uint8 (scaled here)
+
+    Returns
+    -------
+    ndarray of shape (N, code_size), float32
+    """
+    return _batches(model, model.encode, x, batch_size)
+
+
+def decode(model: nn.Module, codes: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Images (flattened, in [0, 1]) decoded from codes of shape (N, code_size)."""
+    return _batches(model, model.decode, codes.astype(np.float32, copy=False), batch_size)
+
+
+def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Reconstructions of ``x`` (flattened, in [0, 1])."""
+    return _batches(model, model, x, batch_size)
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, extra: dict | None = None) -> None:
+    """Write ``path`` (``.safetensors``) and ``path`` with ``.json``: weights and config."""
+    path = Path(path)
+    write_tensors(path, model.state_dict())
+    write_json(path.with_suffix(".json"), {
+        "class": type(model).__name__, "config": model.config,
+        "parameters": count_parameters(model), **(extra or {}),
+    })
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model saved by :func:`save_model`. Never unpickles.
+
+    Raises
+    ------
+    ArtifactError
+        Missing or damaged files, an unknown model class, or weights that do not fit the
+        recorded architecture.
+    """
+    path = Path(path)
+    meta = read_json(path.with_suffix(".json"))
+    cls = MODELS.get(meta.get("class", ""))
+    if cls is None:
+        raise ArtifactError(
+            f"{path.with_suffix('.json')}: unknown model class {meta.get('class')!r}")
+    try:
+        model = cls(**meta["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path.with_suffix('.json')}: bad model config ({exc})") from None
+    state = read_tensors(path)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ArtifactError(f"{path}: weights do not fit {cls.__name__} ({first})") from None
+    return model.to(device)
+
+
+def describe(model: nn.Module) -> dict:
+    """JSON-ready facts about a model, for ``metrics.json``."""
+    return {"class": type(model).__name__, "config": model.config,
+            "parameters": count_parameters(model),
+            "summary": summary(model).splitlines()}
+
+
+def config_json(model: nn.Module) -> str:
+    return json.dumps({"class": type(model).__name__, "config": model.config}, sort_keys=True)

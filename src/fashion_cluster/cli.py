@@ -1,0 +1,233 @@
+"""Command line: argument parsing only; the work is done by the library modules.
+
+    fashion-cluster run --preset paper|quick|FILE.toml [--out DIR] [--seed N] [--k K]
+                        [--device auto|cpu|cuda] [--data-dir DIR] [--quiet]
+    fashion-cluster data [--data-dir DIR] [--fetch] [--quiet]
+    fashion-cluster elbow --out DIR [--k-min 1] [--k-max 25] [--n-init 10] [--seed N]
+                          [--n-images N] [--device ...] [--data-dir DIR] [--quiet]
+    fashion-cluster figures DIR
+    fashion-cluster report DIR
+    fashion-cluster presets
+
+Errors in input (bad data, bad preset, bad option, unusable output folder) print one
+line starting with ``error:`` and exit with status 2; an interrupted run exits with 130
+and resumes when the same command is given again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2**32-1, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fashion-cluster",
+        description="Unsupervised cluster analysis of Fashion-MNIST (and other image sets).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser, device: bool = True) -> None:
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with the four Fashion-MNIST files (default: search)")
+        if device:
+            p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                           help="where torch work runs (default: auto = cuda if available)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars or info lines")
+
+    run = sub.add_parser("run", help="run the whole study (resumable)")
+    run.add_argument("--preset", default="paper",
+                     help="paper, quick, ... or the path of a .toml preset (default: paper)")
+    run.add_argument("--out", type=Path, default=None,
+                     help="output folder (default: results/PRESET)")
+    run.add_argument("--seed", type=_seed, default=None, help="override the preset's seed")
+    run.add_argument("--k", type=_positive_int, default=None,
+                     help="number of clusters (default: the preset's; 0 there means the knee)")
+    common(run)
+
+    data = sub.add_parser("data", help="where the data is, verified; --fetch downloads it")
+    data.add_argument("--fetch", action="store_true", help="download missing or bad files")
+    common(data, device=False)
+
+    elbow = sub.add_parser("elbow", help="the elbow sweep alone, into DIR/elbow.json")
+    elbow.add_argument("--out", type=Path, required=True, help="output folder")
+    elbow.add_argument("--k-min", type=_positive_int, default=1)
+    elbow.add_argument("--k-max", type=_positive_int, default=25)
+    elbow.add_argument("--n-init", type=_positive_int, default=10)
+    elbow.add_argument("--seed", type=_seed, default=0)
+    elbow.add_argument("--n-images", type=_positive_int, default=None,
+                       help="use the first N training images (default: all)")
+    common(elbow)
+
+    for name, text in (("figures", "redraw the figures of a finished run"),
+                       ("report", "rebuild report.html and summary.md of a finished run")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("dir", type=Path, help="output folder of a run")
+        p.add_argument("--quiet", action="store_true")
+
+    sub.add_parser("presets", help="list the packaged presets")
+    return parser
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data import FILES, DatasetError, download, file_status
+
+    statuses = file_status(args.data_dir)
+    if args.fetch and not all(s.verified for s in statuses):
+        from .data import cache_dir
+
+        target = args.data_dir if args.data_dir is not None else cache_dir()
+        for s in statuses:
+            if not s.verified:
+                print(f"fetching {s.name}.gz into {target}", file=sys.stderr)
+                try:
+                    download(s.name, target)
+                except DatasetError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+        statuses = file_status(args.data_dir)
+    ok = all(s.verified for s in statuses)
+    if not args.quiet or not ok:
+        for s in statuses:
+            where = str(s.path) if s.path else "not found"
+            size = f"{s.size:,} bytes" if s.size is not None else "-"
+            state = "verified" if s.verified else f"NOT OK: {s.problem}"
+            print(f"{s.name:<26} {state:<10} {size:>18}  {where}")
+        if ok:
+            print(f"all {len(FILES)} files verified (sha256 of the decompressed content)")
+    return 0 if ok else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_preset
+    from .study import run_study
+
+    config = load_preset(args.preset)
+    changes = {}
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.k is not None:
+        changes["clustering__k"] = args.k
+    if changes:
+        config = config.replace(**changes)
+    out = args.out or Path("results") / config.name
+    metrics = run_study(config, out, device=args.device, data_root=args.data_dir, quiet=args.quiet)
+    print(_summary_line(metrics, out))
+    return 0
+
+
+def _summary_line(metrics: dict, out: Path) -> str:
+    lines = [f"results in {out}/ (report.html, metrics.json, figures/)"]
+    for name, m in metrics.get("methods", {}).items():
+        if "test" in m:
+            lines.append(f"  {name:<16} train acc {m['train']['accuracy']:.3f}  "
+                         f"test acc {m['test']['accuracy']:.3f}  "
+                         f"test NMI {m['test']['nmi']:.3f}  test ARI {m['test']['ari']:.3f}")
+    lines.append(f"  wall time {metrics['timing']['total_seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def _cmd_elbow(args: argparse.Namespace) -> int:
+    from .artifacts import write_json
+    from .data import load_fashion_mnist, scale_images
+    from .kmeans import resolve_device
+    from .progress import Reporter
+    from .study import run_elbow
+
+    if args.k_min > args.k_max:
+        raise ValueError(f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max})")
+    images, _ = load_fashion_mnist("train", root=args.data_dir)
+    if args.n_images is not None:
+        images = images[: args.n_images]
+    x = scale_images(images)
+    ks = list(range(args.k_min, min(args.k_max, len(x)) + 1))
+    result = run_elbow(x, ks, args.n_init, args.seed, resolve_device(args.device),
+                       Reporter(args.quiet))
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "elbow.json", {**result.to_json(), "n_images": len(x),
+                                         "seed": args.seed})
+    print(f"elbow.json written to {args.out}: knee at k = {result.best_k}, "
+          f"{result.seconds:.1f} s")
+    return 0
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    from .figures import draw_all
+    from .progress import Reporter
+
+    draw_all(args.dir, Reporter(args.quiet))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.dir)
+    print(f"report written: {path}")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from .config import available_presets
+
+    print("\n".join(available_presets()))
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .artifacts import ArtifactError
+    from .config import ConfigError
+    from .data import DatasetError
+    from .study import OutputError
+    from .training import TrainingError
+
+    handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
+                "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets}
+    # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written
+    # atomically, so either way the output folder stays valid and the run resumes.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished stages and epochs are saved; run the same command "
+              "again to resume", file=sys.stderr)
+        return 130
+    except (DatasetError, ConfigError, OutputError, ArtifactError, TrainingError,
+            ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Clustering steps of the study: the elbow sweep, K-Means and Gaussian mixtures.
+
+Each step takes plain arrays (raw pixels or autoencoder codes) and returns plain
+results, so the same functions serve the study, the estimators and the benchmarks.
+K-Means is :mod:`fashion_cluster.kmeans` (the batched implementation); Gaussian mixtures
+are scikit-learn's ``GaussianMixture``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from . import kmeans as km
+
+__all__ = [
+    "ClusterFit",
+    "ElbowResult",
+    "elbow_sweep",
+    "find_knee",
+    "fit_gmm",
+    "fit_kmeans",
+]
+
+
+@dataclass
+class ElbowResult:
+    """SSE of the best of ``n_init`` K-Means runs for each k.
+
+    Attributes
+    ----------
+    k : list of int
+    sse : list of float
+        In the full feature space, same order as ``k``.
+    n_init : int
+    best_k : int or None
+        The knee of the curve (None when there is none, e.g. fewer than 3 points).
+    seconds : float
+        Wall time of the sweep alone.
+    centroids : dict of int to ndarray of shape (k, n_features)
+    """
+
+    k: list[int]
+    sse: list[float]
+    n_init: int
+    best_k: int | None
+    seconds: float
+    centroids: dict[int, np.ndarray] = field(repr=False, default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"k": self.k, "sse": self.sse, "n_init": self.n_init, "best_k": self.best_k,
+                "seconds": self.seconds, "knee_method": "kneed.KneeLocator(convex, decreasing)"}
+
+
+def find_knee(ks: Sequence[int], sse: Sequence[float]) -> int | None:
+    """The elbow of a decreasing SSE curve, by the Kneedle algorithm (``kneed``)."""
+    from kneed import KneeLocator
+
+    if len(ks) < 3:
+        return None
+    knee = KneeLocator(list(ks), list(sse), curve="convex", direction="decreasing").knee
+    return None if knee is None else int(knee)
+
+
+def elbow_sweep(
+    x: np.ndarray,
+    ks: Sequence[int],
+    n_init: int = 10,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+    **kmeans_options,
+) -> ElbowResult:
+    """K-Means for every k in ``ks`` (best of ``n_init``), and the knee of the curve.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_samples, n_features), float32
+    ks : sequence of int
+    progress : callable, optional
+        Passed to :func:`fashion_cluster.kmeans.kmeans_sweep`.
+    """
+    tic = time.perf_counter()
+    runs = km.kmeans_sweep(x, ks, n_init=n_init, seed=seed, device=device, progress=progress,
+                           **kmeans_options)
+    seconds = time.perf_counter() - tic
+    k_values = sorted(runs)
+    sse = [runs[k].sse for k in k_values]
+    return ElbowResult(k_values, sse, n_init, find_knee(k_values, sse), seconds,
+                       {k: runs[k].centroids for k in k_values})
+
+
+@dataclass
+class ClusterFit:
+    """A fitted clustering of one representation.
+
+    Attributes
+    ----------
+    centers : ndarray of shape (k, n_features)
+        Centroids (K-Means) or component means (GMM), in the representation's space.
+    predict : callable
+        Maps an array of shape (n, n_features) to cluster labels of shape (n,).
+    labels : ndarray of shape (n_samples,)
+        Labels of the data it was fitted on.
+    fit_seconds : float
+    info : dict
+        JSON-ready facts (SSE, log-likelihood, convergence...).
+    """
+
+    centers: np.ndarray
+    predict: Callable[[np.ndarray], np.ndarray]
+    labels: np.ndarray
+    fit_seconds: float
+    info: dict = field(default_factory=dict)
+
+
+def fit_kmeans(x: np.ndarray, k: int, n_init: int = 10, seed: int = 0, device: str = "cpu",
+               **kmeans_options) -> ClusterFit:
+    """K-Means with ``k`` clusters (best of ``n_init`` k-means++ runs)."""
+    tic = time.perf_counter()
+    run = km.kmeans(x, k, n_init=n_init, seed=seed, device=device, **kmeans_options)
+    labels, sse = km.assign(x, run.centroids, device)
+    seconds = time.perf_counter() - tic
+    centroids = run.centroids
+
+    def predict(data: np.ndarray) -> np.ndarray:
+        return km.assign(data, centroids, device)[0]
+
+    return ClusterFit(centroids, predict, labels, seconds,
+                      {"sse": sse, "n_iter": run.n_iter, "n_init": n_init})
+
+
+def fit_gmm(x: np.ndarray, n_components: int, seed: int = 0, n_init: int = 1,
+            covariance_type: str = "full", max_iter: int = 100) -> ClusterFit:
+    """scikit-learn ``GaussianMixture``; non-convergence is recorded, not hidden."""
+    gmm = GaussianMixture(n_components=n_components, covariance_type=covariance_type,
+                          n_init=n_init, max_iter=max_iter, random_state=seed)
+    tic = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        gmm.fit(x)
+    labels = gmm.predict(x)
+    seconds = time.perf_counter() - tic
+    info = {
+        "converged": bool(gmm.converged_),
+        "n_iter": int(gmm.n_iter_),
+        "mean_log_likelihood": float(gmm.score(x)),
+        "bic": float(gmm.bic(x)),
+        "covariance_type": covariance_type,
+        "n_init": n_init,
+        "warnings": sorted({str(w.message) for w in caught
+                            if issubclass(w.category, ConvergenceWarning)}),
+    }
+    return ClusterFit(gmm.means_.astype(np.float32), gmm.predict, labels, seconds, info)

@@ -1,0 +1,230 @@
+"""Study configuration: plain dataclasses, read from TOML presets and validated up front.
+
+A preset is a TOML file with the sections below; every key is optional and defaults to
+the study's setting. Unknown sections or keys, and values of the wrong type or range,
+are errors that name the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "StudyConfig", "available_presets", "load_preset"]
+
+STUDY_METHODS = ("kmeans_raw", "ae_kmeans", "ae_gmm", "conv_ae_kmeans")
+
+
+class ConfigError(ValueError):
+    """A preset or option is invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images. ``n_train`` / ``n_test`` = 0 means the whole split."""
+
+    n_train: int = 0
+    n_test: int = 0
+    subset_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ElbowConfig:
+    k_min: int = 1
+    k_max: int = 25
+    n_init: int = 10
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    """``k`` = 0 means: use the knee the elbow sweep found."""
+
+    k: int = 10
+    n_init: int = 10
+    gmm_covariance: str = "full"
+    gmm_n_init: int = 1
+    sweep_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    epochs: int = 100
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    map_method: str = "umap"  # 2-D map of the test codes: "umap" or "tsne"
+    map_points: int = 10000
+    gallery_per_cluster: int = 10
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything a run depends on, besides the data files and the device."""
+
+    name: str = "custom"
+    seed: int = 0
+    methods: tuple[str, ...] = STUDY_METHODS
+    data: DataConfig = field(default_factory=DataConfig)
+    elbow: ElbowConfig = field(default_factory=ElbowConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    dense_ae: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    conv_ae: AutoencoderConfig = field(default_factory=lambda: AutoencoderConfig(epochs=5))
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> StudyConfig:
+        """A copy with top-level fields or ``section__key`` fields changed."""
+        top = {k: v for k, v in changes.items() if "__" not in k}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in changes.items():
+            if "__" in key:
+                section, name = key.split("__", 1)
+                nested.setdefault(section, {})[name] = value
+        data = self.to_dict()
+        data.update(top)
+        for section, values in nested.items():
+            data[section].update(values)
+        return from_dict(data, "<options>")
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "elbow": ElbowConfig,
+    "clustering": ClusteringConfig,
+    "dense_ae": AutoencoderConfig,
+    "conv_ae": AutoencoderConfig,
+    "report": ReportConfig,
+}
+
+# (minimum, maximum or None) for numeric fields; everything else is checked by type.
+_RANGES = {
+    "n_train": (0, None), "n_test": (0, None), "k_min": (1, None), "k_max": (1, None),
+    "n_init": (1, None), "k": (0, None), "gmm_n_init": (1, None), "epochs": (1, None),
+    "batch_size": (1, None), "map_points": (10, None),
+    "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
+}
+_CHOICES = {
+    "gmm_covariance": ("full", "tied", "diag", "spherical"),
+    "map_method": ("umap", "tsne"),
+}
+
+
+def _check_value(source: str, where: str, name: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{source}: {where} must be a list, got {value!r}")
+        kind = type(default[0]) if default else str
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, kind):
+                raise ConfigError(f"{source}: {where} must hold {kind.__name__} values, "
+                                  f"got {item!r}")
+        if kind is int and any(item < 0 for item in value):
+            raise ConfigError(f"{source}: {where} must hold non-negative integers")
+        return tuple(value)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+        raise ConfigError(f"{source}: {where} must be {expected.__name__}, got {value!r}")
+    if name in _RANGES:
+        lo, hi = _RANGES[name]
+        if value < lo or (hi is not None and value > hi):
+            bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+            raise ConfigError(f"{source}: {where} must be {bound}, got {value!r}")
+    if name == "learning_rate" and not value > 0:
+        raise ConfigError(f"{source}: {where} must be > 0, got {value!r}")
+    if name in _CHOICES and value not in _CHOICES[name]:
+        raise ConfigError(f"{source}: {where} must be one of {', '.join(_CHOICES[name])}, "
+                          f"got {value!r}")
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], source: str, section: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: [{section}] must be a table, got {values!r}")
+    defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) in [{section}]: {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(known))})")
+    checked = {k: _check_value(source, f"{section}.{k}", k, v, getattr(defaults, k))
+               for k, v in values.items()}
+    return cls(**checked)
+
+
+def from_dict(data: dict[str, Any], source: str = "<dict>") -> StudyConfig:
+    """Build and validate a :class:`StudyConfig` from nested plain data."""
+    top_defaults = StudyConfig()
+    top_keys = {"name", "seed", "methods"}
+    unknown = sorted(set(data) - top_keys - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s): {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(top_keys | set(_SECTIONS)))})")
+    kwargs: dict[str, Any] = {}
+    for key in top_keys & set(data):
+        kwargs[key] = _check_value(source, key, key, data[key], getattr(top_defaults, key))
+    for section, cls in _SECTIONS.items():
+        if section in data:
+            kwargs[section] = _build(cls, data[section], source, section)
+        elif section == "conv_ae":
+            kwargs[section] = top_defaults.conv_ae
+    config = StudyConfig(**kwargs)
+    _check_consistency(config, source)
+    return config
+
+
+def _check_consistency(config: StudyConfig, source: str) -> None:
+    from .methods import METHODS  # the registry of clustering methods
+
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"{source}: unknown method(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(METHODS)})")
+    if not config.methods:
+        raise ConfigError(f"{source}: methods must name at least one method")
+    if config.elbow.k_min > config.elbow.k_max:
+        raise ConfigError(f"{source}: elbow.k_min ({config.elbow.k_min}) is larger than "
+                          f"elbow.k_max ({config.elbow.k_max})")
+    if config.clustering.k == 0 and not config.elbow.enabled:
+        raise ConfigError(f"{source}: clustering.k = 0 (use the elbow's knee) needs the "
+                          "elbow sweep enabled")
+
+
+def available_presets() -> list[str]:
+    folder = resources.files("fashion_cluster") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_preset(name_or_path: str | Path) -> StudyConfig:
+    """A packaged preset by name (``paper``, ``quick``, ...) or a TOML file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        source = str(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read preset ({exc.strerror or exc})") from None
+    else:
+        name = str(name_or_path)
+        if name not in available_presets():
+            raise ConfigError(f"unknown preset {name!r} (available: "
+                              f"{', '.join(available_presets())}, or a path to a .toml file)")
+        source = f"preset {name}"
+        text = (resources.files("fashion_cluster") / "presets" / f"{name}.toml").read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    data.setdefault("name", path.stem if path.suffix == ".toml" else str(name_or_path))
+    return from_dict(data, source)

@@ -1,0 +1,130 @@
+"""Scores of a clustering against true labels.
+
+Clusters are anonymous, so a cluster's number means nothing until it is matched to a
+class. The matching is one-to-one and maximises the number of correctly clustered items
+(the Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`). With more
+clusters than classes, the clusters left unmatched count as wrong for every item in
+them; with fewer, the classes left unmatched are wholly wrong. This is the "clustering
+accuracy" of the deep-clustering literature (DEC, IDEC, N2D).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+__all__ = [
+    "clustering_accuracy",
+    "contingency",
+    "match_clusters",
+    "matched_confusion_matrix",
+    "score",
+]
+
+
+def _as_labels(y: np.ndarray, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {y.shape}")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise ValueError(f"{name} must hold integer labels, got dtype {y.dtype}")
+        y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise ValueError(f"{name} must hold non-negative labels, found {y.min()}")
+    return y.astype(np.int64, copy=False)
+
+
+def contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Counts of (class, cluster) pairs.
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_clusters), int64
+        ``n_classes = max(y_true) + 1`` and ``n_clusters = max(y_pred) + 1``.
+    """
+    y_true = _as_labels(y_true, "y_true")
+    y_pred = _as_labels(y_pred, "y_pred")
+    if len(y_true) != len(y_pred):
+        raise ValueError(
+            f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
+        )
+    n_classes = int(y_true.max()) + 1 if y_true.size else 0
+    n_clusters = int(y_pred.max()) + 1 if y_pred.size else 0
+    counts = np.zeros((n_classes, n_clusters), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts
+
+
+def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Class matched to each cluster by the Hungarian algorithm.
+
+    Returns
+    -------
+    ndarray of shape (n_clusters,), int64
+        ``result[c]`` is the class matched to cluster ``c``, or -1 for a cluster left
+        unmatched (possible only with more clusters than classes).
+    """
+    counts = contingency(y_true, y_pred)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    classes = np.full(counts.shape[1], -1, dtype=np.int64)
+    classes[cols] = rows
+    return classes
+
+
+def _column_order(counts: np.ndarray) -> np.ndarray:
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    matched = cols[np.argsort(rows)]
+    taken = set(matched.tolist())
+    rest = [c for c in np.argsort(-counts.sum(axis=0), kind="stable") if c not in taken]
+    return np.concatenate([matched, np.asarray(rest, dtype=matched.dtype)])
+
+
+def matched_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Confusion matrix with the clusters reordered by the Hungarian matching.
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_clusters), int64
+        Row = true class, column = cluster. Columns come in the order of the classes they
+        are matched to, so with at least as many clusters as classes, column ``i`` is the
+        cluster matched to class ``i`` and the diagonal counts the correctly clustered
+        items. Unmatched clusters (more clusters than classes) follow, largest first.
+        With fewer clusters than classes, the classes left unmatched have no column.
+    """
+    counts = contingency(y_true, y_pred)
+    return counts[:, _column_order(counts)]
+
+
+def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Fraction of items whose cluster is matched to their class (Hungarian matching).
+
+    Works for any numbers of classes and clusters; see the module docstring.
+    """
+    counts = contingency(y_true, y_pred)
+    if counts.sum() == 0:
+        raise ValueError("clustering_accuracy needs at least one item")
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / counts.sum())
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """All the study's scores of one labelling, as plain JSON-ready values.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (Hungarian-matched), ``unmatched_accuracy`` (cluster id taken as
+        the class, what the study first saw), ``nmi``, ``ari`` and ``confusion`` (the
+        matched confusion matrix as nested lists).
+    """
+    y_true = _as_labels(y_true, "y_true")
+    y_pred = _as_labels(y_pred, "y_pred")
+    return {
+        "accuracy": clustering_accuracy(y_true, y_pred),
+        "unmatched_accuracy": float(np.mean(y_true == y_pred)),
+        "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
+        "ari": float(adjusted_rand_score(y_true, y_pred)),
+        "confusion": matched_confusion_matrix(y_true, y_pred).tolist(),
+    }

@@ -1,0 +1,64 @@
+"""What a long run tells its user: one-line log messages and tqdm progress bars.
+
+A :class:`Reporter` is passed to the code that does long work; nothing here is global.
+``quiet`` silences the bars and the informational lines, not the warnings.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from tqdm.auto import tqdm
+
+__all__ = ["Reporter"]
+
+
+class _NoBar:
+    n = 0
+
+    def update(self, n: float = 1) -> None:
+        self.n += n
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class Reporter:
+    """Log lines and progress bars for a run, written to ``stream`` (stderr)."""
+
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None):
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = time.perf_counter()
+
+    def _write(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._write(f"[{self._clock()}] {message}")
+
+    def warn(self, message: str) -> None:
+        self._write(f"[{self._clock()}] warning: {message}")
+
+    def bar(self, total: float, desc: str, unit: str = "it"):
+        """A progress bar with an estimate of the time left (a no-op when quiet)."""
+        if self.quiet:
+            return _NoBar()
+        return tqdm(total=total, desc=desc, unit=unit, file=self.stream, leave=False,
+                    dynamic_ncols=True, mininterval=0.5)
+
+    def _clock(self) -> str:
+        seconds = int(time.perf_counter() - self.started)
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,517 @@
+"""The whole study as stages with cached artifacts. The only module that knows their order.
+
+    data -> elbow sweep -> autoencoders (dense, conv) -> clustering methods -> metrics.json
+         -> figures -> report
+
+Every stage writes its artifacts into the output folder together with a JSON record of
+the configuration they were computed from (a hash of the data, the settings, the seed,
+the device type). A later run reuses an artifact only when that record matches its own
+configuration and the files load cleanly; otherwise it says why and recomputes. So a
+second ``run`` with the same settings finishes in seconds, a changed setting recomputes
+what depends on it, and an interrupted run resumes (training from its last epoch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .artifacts import (
+    ArtifactError,
+    config_hash,
+    read_arrays,
+    read_json,
+    write_arrays,
+    write_json,
+)
+from .autoencoders import (
+    ConvAutoencoder,
+    DenseAutoencoder,
+    decode,
+    encode,
+    load_model,
+    reconstruct,
+    save_model,
+    summary,
+)
+from .clustering import ElbowResult, elbow_sweep
+from .config import StudyConfig
+from .data import CLASS_NAMES, load_fashion_mnist, scale_images, stratified_subset
+from .kmeans import resolve_device
+from .methods import METHODS, Method
+from .metrics import match_clusters, score
+from .progress import Reporter
+from .training import train_autoencoder
+
+__all__ = ["OutputError", "Study", "StudyData", "load_study_data", "run_study"]
+
+MARKER = ".fashion-cluster"
+# Bump when a stage's algorithm changes, so that old artifacts are recomputed.
+STAGE_VERSION = 1
+
+
+class OutputError(ValueError):
+    """The output folder cannot be used (not writable, or holds someone else's files)."""
+
+
+@dataclass
+class StudyData:
+    """The images a study runs on (uint8) and their labels (None when unlabelled)."""
+
+    name: str
+    class_names: list[str]
+    train_images: np.ndarray
+    train_labels: np.ndarray | None
+    test_images: np.ndarray
+    test_labels: np.ndarray | None
+    source: dict = field(default_factory=dict)
+    _scaled: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_images.shape[1:])
+
+    @property
+    def x_train(self) -> np.ndarray:
+        """Scaled, flattened float32 training images (computed once)."""
+        if "train" not in self._scaled:
+            self._scaled["train"] = scale_images(self.train_images)
+        return self._scaled["train"]
+
+    @property
+    def x_test(self) -> np.ndarray:
+        if "test" not in self._scaled:
+            self._scaled["test"] = scale_images(self.test_images)
+        return self._scaled["test"]
+
+    @property
+    def labelled(self) -> bool:
+        return self.train_labels is not None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the images and labels, so artifacts of other data are not reused."""
+        digest = hashlib.sha256()
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            if array is not None:
+                digest.update(str(array.shape).encode())
+                digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n_train": int(len(self.train_images)),
+                "n_test": int(len(self.test_images)), "image_shape": list(self.image_shape),
+                "class_names": list(self.class_names), "labelled": self.labelled,
+                "sha256": self.fingerprint(), **self.source}
+
+
+def load_study_data(config: StudyConfig, data_root: str | Path | None = None) -> StudyData:
+    """Fashion-MNIST, cut to the preset's ``n_train`` / ``n_test`` (stratified)."""
+    train_images, train_labels = load_fashion_mnist("train", root=data_root)
+    test_images, test_labels = load_fashion_mnist("test", root=data_root)
+    cfg = config.data
+    if cfg.n_train:
+        keep = stratified_subset(train_labels, cfg.n_train, cfg.subset_seed)
+        train_images, train_labels = train_images[keep], train_labels[keep]
+    if cfg.n_test:
+        keep = stratified_subset(test_labels, cfg.n_test, cfg.subset_seed)
+        test_images, test_labels = test_images[keep], test_labels[keep]
+    return StudyData("fashion-mnist", list(CLASS_NAMES), train_images, train_labels,
+                     test_images, test_labels)
+
+
+def _versions() -> dict:
+    import scipy
+    import sklearn
+
+    return {"fashion_cluster": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "scipy": scipy.__version__,
+            "scikit_learn": sklearn.__version__,
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+def prepare_output(out: Path) -> Path:
+    """Create ``out`` or check that it is ours (or empty) and writable."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise OutputError(
+            f"{out}: folder is not empty and was not written by fashion-cluster; "
+            "choose an empty or new folder for --out"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_text("This folder holds a fashion-cluster run.\n")
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write here ({exc.strerror or exc})") from None
+    return out
+
+
+class Study:
+    """One run of the study into one output folder.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    out : path
+        Output folder (created; reused artifacts are read from it).
+    data : StudyData
+    device : "auto", "cpu" or "cuda"
+    reporter : Reporter, optional
+    """
+
+    def __init__(self, config: StudyConfig, out: str | Path, data: StudyData,
+                 device: str = "auto", reporter: Reporter | None = None):
+        self.config = config
+        self.out = prepare_output(Path(out))
+        self.data = data
+        self.device = resolve_device(device)
+        self.log = reporter or Reporter()
+        self.timing: dict[str, dict] = {}
+        self._data_key = data.fingerprint()
+
+    # ----------------------------------------------------------- caching helpers
+
+    def _key(self, **parts: Any) -> str:
+        return config_hash({"version": STAGE_VERSION, "data": self._data_key,
+                            "seed": self.config.seed, "device": self.device.type, **parts})
+
+    def _reuse(self, meta_path: Path, key: str, what: str) -> dict | None:
+        """The stage record at ``meta_path`` if it was written for ``key``, else None."""
+        if not meta_path.exists():
+            return None
+        try:
+            meta = read_json(meta_path)
+        except ArtifactError as exc:
+            self.log.warn(f"{exc}; recomputing {what}")
+            return None
+        if meta.get("key") != key:
+            self.log.info(f"{what}: saved result is for other settings or data; recomputing")
+            return None
+        return meta
+
+    def _timed(self, name: str, fn: Callable[[], tuple[Any, bool]]) -> Any:
+        tic = time.perf_counter()
+        result, reused = fn()
+        self.timing[name] = {"seconds": time.perf_counter() - tic, "reused": reused}
+        if reused:
+            self.log.info(f"{name}: reused from {self.out}")
+        return result
+
+    # ------------------------------------------------------------------ stages
+
+    def elbow(self) -> dict:
+        """K-Means SSE for k = k_min..k_max, and the knee (``elbow.json``)."""
+        cfg = self.config.elbow
+        key = self._key(stage="elbow", elbow=dataclasses.asdict(cfg))
+        path = self.out / "elbow.json"
+
+        def compute() -> tuple[dict, bool]:
+            meta = self._reuse(path, key, "elbow sweep")
+            if meta is not None:
+                return meta, True
+            ks = list(range(cfg.k_min, min(cfg.k_max, len(self.data.x_train)) + 1))
+            self.log.info(f"elbow sweep: K-Means for k = {ks[0]}..{ks[-1]}, {cfg.n_init} "
+                          f"initialisations each, on {len(self.data.x_train):,} images")
+            result = run_elbow(self.data.x_train, ks, cfg.n_init, self.config.seed,
+                               self.device, self.log)
+            meta = {**result.to_json(), "key": key}
+            write_json(path, meta)
+            return meta, False
+
+        return self._timed("elbow", compute)
+
+    def autoencoder(self, kind: str) -> dict:
+        """Train (or reuse) the ``dense`` or ``conv`` autoencoder and encode both splits.
+
+        Returns a dict with ``model``, ``train`` and ``test`` codes and the ``meta`` record.
+        """
+        cfg = self.config.dense_ae if kind == "dense" else self.config.conv_ae
+        model = self._build(kind)
+        key = self._key(stage="autoencoder", kind=kind, model=model.config,
+                        training=dataclasses.asdict(cfg))
+        weights = self.out / "models" / f"{kind}_ae.safetensors"
+        codes_path = self.out / "codes" / f"{kind}_ae.npz"
+        n_train, n_test = len(self.data.x_train), len(self.data.x_test)
+
+        def compute() -> tuple[dict, bool]:
+            meta = self._reuse(weights.with_suffix(".json"), key, f"{kind} autoencoder")
+            if meta is not None:
+                try:
+                    trained = load_model(weights, self.device)
+                    codes = read_arrays(codes_path, {"train": (n_train, None),
+                                                     "test": (n_test, None)})
+                    return {"model": trained, **codes, "meta": meta}, True
+                except ArtifactError as exc:
+                    self.log.warn(f"{exc}; retraining the {kind} autoencoder")
+            return self._train(kind, model, cfg, key, weights, codes_path), False
+
+        return self._timed(f"{kind}_ae", compute)
+
+    def _build(self, kind: str) -> torch.nn.Module:
+        # Weights are initialised from the run's seed without touching torch's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            if kind == "dense":
+                return DenseAutoencoder(input_dim=int(np.prod(self.data.image_shape)))
+            shape = self.data.image_shape
+            channels = shape[2] if len(shape) == 3 else 1
+            return ConvAutoencoder(image_shape=(channels, shape[0], shape[1]))
+
+    def _train(self, kind: str, model: torch.nn.Module, cfg, key: str, weights: Path,
+               codes_path: Path) -> dict:
+        model = model.to(self.device)
+        checkpoint = self.out / "checkpoints" / f"{kind}_ae.safetensors"
+        title = "dense autoencoder" if kind == "dense" else "conv. autoencoder"
+        self.log.info(f"{title}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+                      f"{cfg.epochs} epochs, batch {cfg.batch_size}, on {self.device.type}")
+        with self.log.bar(cfg.epochs, f"training {title}", unit="epoch") as bar:
+            def progress(epoch: int, epochs: int, history) -> None:
+                bar.update(epoch - bar.n)
+                bar.set_postfix_str(f"loss {history.loss[-1]:.4f} val {history.val_loss[-1]:.4f}")
+
+            history = train_autoencoder(
+                model, self.data.x_train, self.data.x_test, epochs=cfg.epochs,
+                batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                seed=self.config.seed, checkpoint=checkpoint, progress=progress)
+        codes = {"train": encode(model, self.data.x_train), "test": encode(model, self.data.x_test)}
+        examples = _one_per_class(self.data.test_labels, len(self.data.x_test))
+        originals = self.data.x_test[examples]
+        write_arrays(codes_path, **codes, example_index=examples, example_originals=originals,
+                     example_codes=codes["test"][examples],
+                     example_reconstructions=reconstruct(model, originals))
+        meta = {"key": key, "kind": kind, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+                "learning_rate": cfg.learning_rate, "optimizer": "Adam", "loss_function": "mse",
+                **dataclasses.asdict(history), "train_seconds": history.train_seconds,
+                "summary": summary(model).splitlines()}
+        save_model(model, weights, extra=meta)
+        checkpoint.unlink(missing_ok=True)
+        return {"model": model, **codes, "meta": read_json(weights.with_suffix(".json"))}
+
+    def method(self, method: Method, k: int, reps: dict[str, dict]) -> dict:
+        """Fit one clustering method on train, assign test, run the seed sweep."""
+        cfg = self.config.clustering
+        rep = reps.get(method.representation)
+        rep_key = rep["meta"]["key"] if rep is not None else "raw"
+        key = self._key(stage="method", method=method.name, k=k, representation=rep_key,
+                        clustering=dataclasses.asdict(cfg))
+        base = self.out / "methods" / method.name
+
+        def compute() -> tuple[dict, bool]:
+            meta = self._reuse(base.with_suffix(".json"), key, method.title)
+            if meta is not None:
+                try:
+                    arrays = read_arrays(base.with_suffix(".npz"), {
+                        "train_labels": (len(self.data.x_train),),
+                        "test_labels": (len(self.data.x_test),)})
+                    return {"meta": meta, **arrays}, True
+                except ArtifactError as exc:
+                    self.log.warn(f"{exc}; recomputing {method.title}")
+            return self._fit_method(method, k, rep, key, base), False
+
+        return self._timed(method.name, compute)
+
+    def _fit_method(self, method: Method, k: int, rep: dict | None, key: str, base: Path) -> dict:
+        cfg = self.config.clustering
+        x_train = self.data.x_train if rep is None else rep["train"]
+        x_test = self.data.x_test if rep is None else rep["test"]
+        device = self.device.type
+        self.log.info(f"{method.title}: k = {k}, fitting on {x_train.shape[0]:,} x "
+                      f"{x_train.shape[1]}")
+        fit = method.fit(x_train, k, self.config.seed, cfg, device)
+        tic = time.perf_counter()
+        test_labels = fit.predict(x_test)
+        predict_seconds = time.perf_counter() - tic
+
+        if method.centers_decodable and rep is None:
+            center_images = fit.centers
+        elif method.centers_decodable:
+            center_images = decode(rep["model"], fit.centers)
+        else:
+            center_images = _member_means(self.data.x_train, fit.labels, k)
+        gallery = _gallery(fit.labels, k, self.config.report.gallery_per_cluster, self.config.seed)
+
+        sweep = []
+        seeds = list(cfg.sweep_seeds)
+        with self.log.bar(len(seeds), f"{method.title}: seed sweep", unit="seed") as bar:
+            for seed in seeds:
+                run = fit if seed == self.config.seed else method.fit(x_train, k, seed, cfg, device)
+                entry = {"seed": seed, "fit_seconds": run.fit_seconds,
+                         **{k_: v for k_, v in run.info.items() if k_ in ("sse", "converged")}}
+                if self.data.labelled:
+                    entry["train"] = _brief(score(self.data.train_labels, run.labels))
+                    entry["test"] = _brief(score(self.data.test_labels, run.predict(x_test)))
+                sweep.append(entry)
+                bar.update(1)
+
+        gallery_images = self.data.train_images[np.maximum(gallery, 0)]
+        gallery_images[gallery < 0] = 0
+        write_arrays(base.with_suffix(".npz"), train_labels=fit.labels, test_labels=test_labels,
+                     centers=fit.centers, center_images=center_images,
+                     gallery_index=gallery, gallery_images=gallery_images)
+        meta = {"key": key, "name": method.name, "title": method.title,
+                "representation": method.representation, "k": k,
+                "fit_seconds": fit.fit_seconds, "predict_seconds": predict_seconds,
+                "info": fit.info, "sweep": sweep}
+        write_json(base.with_suffix(".json"), meta)
+        return {"meta": meta, "train_labels": fit.labels, "test_labels": test_labels}
+
+    # -------------------------------------------------------------------- run
+
+    def run(self) -> dict:
+        """Run every stage (reusing what it can) and write ``metrics.json``."""
+        tic = time.perf_counter()
+        cfg = self.config
+        self._write_data_record()
+        elbow = self.elbow() if cfg.elbow.enabled else None
+        k = cfg.clustering.k or (elbow or {}).get("best_k") or 10
+        k_source = "config" if cfg.clustering.k else "knee of the elbow curve"
+        if not cfg.clustering.k and not (elbow or {}).get("best_k"):
+            k_source = "default (the elbow curve has no knee)"
+        methods = [METHODS[name] for name in cfg.methods]
+        needed = {m.representation for m in methods} - {"raw"}
+        reps = {kind: self.autoencoder(kind) for kind in ("dense", "conv") if kind in needed}
+        results = {m.name: self.method(m, k, reps) for m in methods}
+        metrics = self._metrics(elbow, k, k_source, reps, methods, results)
+        metrics["timing"] = {"stages": self.timing, "total_seconds": time.perf_counter() - tic}
+        write_json(self.out / "metrics.json", metrics)
+        return metrics
+
+    def _write_data_record(self) -> None:
+        """Labels and a few sample images per class, for the figures (``data.npz``)."""
+        data = self.data
+        arrays = {"sample_images": _class_samples(data.train_images, data.train_labels)}
+        if data.labelled:
+            arrays.update(train_labels=data.train_labels, test_labels=data.test_labels)
+        write_arrays(self.out / "data.npz", **arrays)
+
+    def _metrics(self, elbow: dict | None, k: int, k_source: str, reps: dict,
+                 methods: list[Method], results: dict) -> dict:
+        metrics: dict[str, Any] = {
+            "preset": self.config.name, "seed": self.config.seed,
+            "dataset": self.data.describe(), "k": k, "k_source": k_source,
+            "device": self.device.type, "versions": _versions(),
+            "config": self.config.to_dict(),
+        }
+        if elbow is not None:
+            metrics["elbow"] = {key: v for key, v in elbow.items() if key != "key"}
+        metrics["autoencoders"] = {
+            kind: {key: v for key, v in rep["meta"].items() if key != "key"}
+            for kind, rep in reps.items()
+        }
+        metrics["methods"] = {}
+        for m in methods:
+            res = results[m.name]
+            meta = res["meta"]
+            entry = {"title": m.title, "representation": m.representation, "k": meta["k"],
+                     "fit_seconds": meta["fit_seconds"],
+                     "predict_seconds": meta["predict_seconds"], "info": meta["info"],
+                     "published": m.published}
+            if self.data.labelled:
+                entry["train"] = score(self.data.train_labels, res["train_labels"])
+                entry["test"] = score(self.data.test_labels, res["test_labels"])
+                entry["cluster_classes"] = match_clusters(
+                    self.data.train_labels, res["train_labels"]).tolist()
+                entry["seeds"] = _spread(meta["sweep"])
+            entry["sweep"] = meta["sweep"]
+            metrics["methods"][m.name] = entry
+        return metrics
+
+
+def run_elbow(x: np.ndarray, ks: list[int], n_init: int, seed: int, device: torch.device,
+              log: Reporter) -> ElbowResult:
+    """The elbow sweep with a progress bar; shared by ``run`` and ``elbow``."""
+    with log.bar(3 * len(ks), "elbow sweep (k x init)", unit="step") as bar:
+        return elbow_sweep(x, ks, n_init=n_init, seed=seed, device=device,
+                           progress=lambda done: bar.update(done - bar.n))
+
+
+def _brief(scores: dict) -> dict:
+    return {name: scores[name] for name in ("accuracy", "nmi", "ari")}
+
+
+def _spread(sweep: list[dict]) -> dict:
+    """Mean, std, min and max of each score over the seed sweep."""
+    out: dict[str, Any] = {"seeds": [s["seed"] for s in sweep]}
+    for split in ("train", "test"):
+        out[split] = {}
+        for name in ("accuracy", "nmi", "ari"):
+            values = np.array([s[split][name] for s in sweep if split in s])
+            if len(values):
+                out[split][name] = {"mean": float(values.mean()), "std": float(values.std()),
+                                    "min": float(values.min()), "max": float(values.max()),
+                                    "values": values.tolist()}
+    return out
+
+
+def _one_per_class(labels: np.ndarray | None, n: int, count: int = 10) -> np.ndarray:
+    """Indices of the first test image of each class (or the first ``count`` images)."""
+    if labels is None:
+        return np.arange(min(count, n))
+    firsts = [int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)]
+    return np.array(firsts[:count], dtype=np.int64)
+
+
+def _class_samples(images: np.ndarray, labels: np.ndarray | None, per_class: int = 10
+                   ) -> np.ndarray:
+    """Images of shape (n_classes, per_class, H, W...): the first of each class."""
+    if labels is None:  # unlabelled: rows of consecutive images
+        labels = np.arange(min(len(images), per_class * 10)) // per_class
+        images = images[: len(labels)]
+    rows = []
+    for c in np.unique(labels):
+        members = images[labels == c][:per_class]
+        pad = np.zeros((per_class - len(members), *images.shape[1:]), dtype=images.dtype)
+        rows.append(np.concatenate([members, pad]))
+    return np.stack(rows)
+
+
+def _member_means(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Mean image of each cluster's members, shape (k, n_features)."""
+    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, x)
+    counts = np.bincount(labels, minlength=k)[:, None]
+    return (sums / np.maximum(counts, 1)).astype(np.float32)
+
+
+def _gallery(labels: np.ndarray, k: int, per_cluster: int, seed: int) -> np.ndarray:
+    """Indices of up to ``per_cluster`` random members of each cluster; -1 pads."""
+    rng = np.random.default_rng(seed)
+    out = np.full((k, per_cluster), -1, dtype=np.int64)
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        take = rng.choice(members, size=min(per_cluster, len(members)), replace=False)
+        out[c, : len(take)] = np.sort(take)
+    return out
+
+
+def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
+              data_root: str | Path | None = None, quiet: bool = False) -> dict:
+    """Load the data, run every stage into ``out`` and draw the figures and report.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    from . import figures, report
+
+    log = Reporter(quiet=quiet)
+    data = load_study_data(config, data_root)
+    study = Study(config, out, data, device=device, reporter=log)
+    metrics = study.run()
+    tic = time.perf_counter()
+    figures.draw_all(study.out, reporter=log)
+    report.write_report(study.out)
+    log.info(f"figures and report written ({time.perf_counter() - tic:.1f} s)")
+    return metrics

@@ -1,0 +1,71 @@
+"""Shared fixtures: generated IDX files, the real Fashion-MNIST files, small subsets."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashion_cluster import data
+
+REAL_DIR = next((d for d in data.candidate_dirs() if (d / "train-images-idx3-ubyte.gz").is_file()
+                 or (d / "train-images-idx3-ubyte").is_file()), None)
+
+needs_real_data = pytest.mark.skipif(
+    REAL_DIR is None,
+    reason="the real Fashion-MNIST files are not installed (make test installs them: "
+           "apt-get install dataset-fashion-mnist, or set FASHION_MNIST_DIR)",
+)
+
+
+def idx_bytes(array: np.ndarray, type_code: int = 0x08, magic_zero: bytes = b"\x00\x00") -> bytes:
+    """An IDX payload for ``array`` (big-endian), with a settable type code and magic."""
+    header = magic_zero + bytes([type_code, array.ndim])
+    header += b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True, **kwargs) -> Path:
+    payload = idx_bytes(array, **kwargs)
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's real cache, and see no FASHION_MNIST_DIR."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.delenv("FASHION_MNIST_MIRROR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    if REAL_DIR is None:
+        pytest.skip("the real Fashion-MNIST files are not installed")
+    return REAL_DIR
+
+
+@pytest.fixture(scope="session")
+def fmnist(real_dir):
+    """The real train and test splits (uint8 images, labels)."""
+    return data.load_fashion_mnist("train", root=real_dir), data.load_fashion_mnist(
+        "test", root=real_dir)
+
+
+@pytest.fixture(scope="session")
+def small_real(fmnist):
+    """A stratified 2,000 / 500 subset of the real data, scaled to float32 (N, 784)."""
+    (xtr, ytr), (xte, yte) = fmnist
+    tr = data.stratified_subset(ytr, 2000, 0)
+    te = data.stratified_subset(yte, 500, 0)
+    return (data.scale_images(xtr[tr]), ytr[tr]), (data.scale_images(xte[te]), yte[te])
+
+
+def pytest_configure(config):
+    # Keep torch from oversubscribing small CI machines.
+    os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))

@@ -1,0 +1,98 @@
+"""The study's autoencoders: sizes, summaries, training, saving and safe loading."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from fashion_cluster.artifacts import ArtifactError
+from fashion_cluster.autoencoders import (
+    ConvAutoencoder,
+    DenseAutoencoder,
+    count_parameters,
+    encode,
+    load_model,
+    save_model,
+    summary,
+)
+from fashion_cluster.training import TrainingError, train_autoencoder
+
+
+def test_dense_parameter_count_matches_study():
+    model = DenseAutoencoder()
+    assert count_parameters(model) == 813_377
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in layers] == [
+        (784, 512), (512, 256), (256, 128), (128, 49), (49, 128), (128, 256), (256, 784)]
+
+
+def test_conv_parameter_count_matches_study():
+    model = ConvAutoencoder()
+    assert count_parameters(model) == 38_786
+    x = torch.rand(3, 784)
+    assert model.encode(x).shape == (3, 49) and model(x).shape == (3, 784)
+
+
+def test_conv_other_image_sizes():
+    model = ConvAutoencoder(image_shape=(3, 32, 36))
+    assert model(torch.rand(2, 32 * 36 * 3)).shape == (2, 32 * 36 * 3)
+    assert model.code_shape == (8, 9)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        ConvAutoencoder(image_shape=(1, 30, 28))
+
+
+def test_summary_is_keras_like():
+    text = summary(DenseAutoencoder())
+    assert "Total params: 813,377" in text and "(None, 49)" in text
+    assert "Output Shape" in text and "Param #" in text
+    assert "(None, 1, 7, 7)" in summary(ConvAutoencoder())
+
+
+def test_codes_in_unit_interval_and_training_lowers_loss():
+    rng = np.random.default_rng(0)
+    x = rng.random((512, 784), dtype=np.float32)
+    torch.manual_seed(0)
+    model = DenseAutoencoder()
+    history = train_autoencoder(model, x, x[:64], epochs=3, batch_size=64)
+    assert len(history.loss) == 3 and history.loss[-1] < history.loss[0]
+    assert len(history.val_loss) == 3 and history.train_seconds > 0
+    codes = encode(model, x)
+    assert codes.shape == (512, 49) and codes.min() >= 0 and codes.max() <= 1
+
+
+def test_nan_loss_stops_training_with_epoch():
+    x = np.full((64, 784), np.nan, dtype=np.float32)
+    with pytest.raises(TrainingError, match="at epoch 1: try a lower learning rate"):
+        train_autoencoder(DenseAutoencoder(), x, epochs=2, batch_size=32)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = ConvAutoencoder()
+    save_model(model, tmp_path / "conv.safetensors")
+    loaded = load_model(tmp_path / "conv.safetensors")
+    x = torch.rand(2, 784)
+    with torch.no_grad():
+        assert torch.equal(model(x), loaded(x))
+
+
+def test_pickle_in_place_of_model_is_refused_not_executed(tmp_path):
+    save_model(DenseAutoencoder(), tmp_path / "m.safetensors")
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (marker.write_text, ("executed",))
+
+    (tmp_path / "m.safetensors").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(ArtifactError, match="damaged or not a safetensors file"):
+        load_model(tmp_path / "m.safetensors")
+    assert not marker.exists()
+
+
+def test_weights_of_wrong_shape_are_reported(tmp_path):
+    save_model(DenseAutoencoder(code_dim=10), tmp_path / "m.safetensors")
+    meta = (tmp_path / "m.json").read_text().replace('"code_dim": 10', '"code_dim": 49')
+    (tmp_path / "m.json").write_text(meta)
+    with pytest.raises(ArtifactError, match="weights do not fit DenseAutoencoder"):
+        load_model(tmp_path / "m.safetensors")

@@ -1,0 +1,119 @@
+"""The study end to end on a small real subset: complete metrics, reuse, recompute."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from fashion_cluster import cli
+from fashion_cluster.config import load_preset
+
+TINY = """
+name = "tiny"
+seed = 0
+[data]
+n_train = 1500
+n_test = 500
+[elbow]
+k_min = 1
+k_max = 6
+n_init = 2
+[clustering]
+k = 10
+n_init = 2
+sweep_seeds = [0, 1]
+[dense_ae]
+epochs = 4
+[conv_ae]
+epochs = 1
+[report]
+map_points = 300
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, real_dir):
+    folder = tmp_path_factory.mktemp("study")
+    preset = folder / "tiny.toml"
+    preset.write_text(TINY)
+    out = folder / "out"
+    args = ["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
+            "--data-dir", str(real_dir), "--quiet"]
+    assert cli.main(args) == 0
+    return preset, out, args
+
+
+def test_metrics_json_is_complete(tiny_run):
+    _, out, _ = tiny_run
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["preset"] == "tiny" and m["seed"] == 0
+    assert m["dataset"]["name"] == "fashion-mnist"
+    assert m["dataset"]["n_train"] == 1500 and m["dataset"]["n_test"] == 500
+    assert m["elbow"]["k"] == list(range(1, 7)) and len(m["elbow"]["sse"]) == 6
+    assert m["elbow"]["n_init"] == 2 and "best_k" in m["elbow"]
+    dense, conv = m["autoencoders"]["dense"], m["autoencoders"]["conv"]
+    assert dense["parameters"] == 813_377 and conv["parameters"] == 38_786
+    assert dense["epochs"] == 4 and len(dense["loss"]) == 4 and len(dense["val_loss"]) == 4
+    assert dense["train_seconds"] > 0
+    assert set(m["methods"]) == {"kmeans_raw", "ae_kmeans", "ae_gmm", "conv_ae_kmeans"}
+    for name, method in m["methods"].items():
+        assert method["fit_seconds"] > 0, name
+        for split in ("train", "test"):
+            s = method[split]
+            assert set(s) >= {"accuracy", "unmatched_accuracy", "nmi", "ari", "confusion"}
+            cm = np.array(s["confusion"])
+            assert cm.shape == (10, 10)
+            assert cm.sum() == (1500 if split == "train" else 500)
+            assert np.trace(cm) / cm.sum() == pytest.approx(s["accuracy"])
+            # Chance is 0.1; every method clusters clearly better than that.
+            assert s["accuracy"] > 0.3, (name, split)
+        spread = method["seeds"]["test"]["accuracy"]
+        assert set(spread) >= {"mean", "std", "min", "max"} and len(spread["values"]) == 2
+    assert m["methods"]["ae_gmm"]["info"]["converged"] in (True, False)
+    assert m["versions"]["torch"] and m["timing"]["total_seconds"] > 0
+
+
+def test_artifacts_written(tiny_run):
+    _, out, _ = tiny_run
+    for path in ("elbow.json", "models/dense_ae.safetensors", "models/dense_ae.json",
+                 "models/conv_ae.safetensors", "codes/dense_ae.npz", "methods/ae_gmm.npz",
+                 "figures/elbow.png", "figures/kmeans_raw_centers.png",
+                 "figures/ae_gmm_confusion_test.png", "figures/dense_ae_loss.png",
+                 "figures/conv_ae_reconstructions.png", "report.html"):
+        assert (out / path).is_file(), path
+    assert not list(out.rglob("*.tmp"))
+    assert not (out / "checkpoints" / "dense_ae.safetensors").exists()
+
+
+def test_second_run_reuses_everything(tiny_run):
+    _, out, args = tiny_run
+    tic = time.perf_counter()
+    assert cli.main(args) == 0
+    elapsed = time.perf_counter() - tic
+    stages = json.loads((out / "metrics.json").read_text())["timing"]["stages"]
+    assert all(s["reused"] for s in stages.values()), stages
+    assert elapsed < 60
+
+
+def test_changed_setting_recomputes_only_what_depends_on_it(tiny_run):
+    preset, out, args = tiny_run
+    before = json.loads((out / "metrics.json").read_text())
+    changed = preset.with_name("tiny2.toml")
+    changed.write_text(preset.read_text().replace("sweep_seeds = [0, 1]", "sweep_seeds = [0, 2]")
+                       .replace('name = "tiny"', 'name = "tiny2"'))
+    args = [a if a != str(preset) else str(changed) for a in args]
+    assert cli.main(args) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    stages = m["timing"]["stages"]
+    assert all(stages[s]["reused"] for s in ("dense_ae", "conv_ae", "elbow"))
+    assert not stages["kmeans_raw"]["reused"]
+    assert m["methods"]["kmeans_raw"]["seeds"]["seeds"] == [0, 2]
+    # Same seed 0 fit: the main result is unchanged.
+    assert m["methods"]["kmeans_raw"]["test"]["accuracy"] == \
+        before["methods"]["kmeans_raw"]["test"]["accuracy"]
+
+
+def test_quick_preset_is_small():
+    quick = load_preset("quick")
+    assert quick.data.n_train <= 5000 and quick.dense_ae.epochs <= 10
