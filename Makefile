@@ -1,5 +1,7 @@
 # `make run` and `make test` each set everything up on a fresh machine: a virtual
 # environment with the pinned dependencies, the package, and the Fashion-MNIST files.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,8 +16,12 @@ all: test
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@echo "installing requirements.lock into $(VENV) (a few minutes the first time)"
+	@# This machine's pip config names local indexes that may be absent: drop that noise.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock 2>&1 \
+	  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 \
+	  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch $@
 
 setup: $(STAMP)

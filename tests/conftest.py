@@ -66,6 +66,44 @@ def small_real(fmnist):
     return (data.scale_images(xtr[tr]), ytr[tr]), (data.scale_images(xte[te]), yte[te])
 
 
+TINY_PRESET = """
+name = "tiny"
+seed = 0
+[data]
+n_train = 1500
+n_test = 500
+[elbow]
+k_min = 1
+k_max = 6
+n_init = 2
+[clustering]
+k = 10
+n_init = 2
+sweep_seeds = [0, 1]
+[dense_ae]
+epochs = 4
+[conv_ae]
+epochs = 1
+[report]
+map_points = 300
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, real_dir):
+    """A whole small study run through the CLI: (preset path, output folder, CLI args)."""
+    from fashion_cluster import cli
+
+    folder = tmp_path_factory.mktemp("study")
+    preset = folder / "tiny.toml"
+    preset.write_text(TINY_PRESET)
+    out = folder / "out"
+    args = ["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
+            "--data-dir", str(real_dir), "--quiet"]
+    assert cli.main(args) == 0
+    return preset, out, args
+
+
 def pytest_configure(config):
     # Keep torch from oversubscribing small CI machines.
     os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))

@@ -9,40 +9,6 @@ import pytest
 from fashion_cluster import cli
 from fashion_cluster.config import load_preset
 
-TINY = """
-name = "tiny"
-seed = 0
-[data]
-n_train = 1500
-n_test = 500
-[elbow]
-k_min = 1
-k_max = 6
-n_init = 2
-[clustering]
-k = 10
-n_init = 2
-sweep_seeds = [0, 1]
-[dense_ae]
-epochs = 4
-[conv_ae]
-epochs = 1
-[report]
-map_points = 300
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, real_dir):
-    folder = tmp_path_factory.mktemp("study")
-    preset = folder / "tiny.toml"
-    preset.write_text(TINY)
-    out = folder / "out"
-    args = ["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
-            "--data-dir", str(real_dir), "--quiet"]
-    assert cli.main(args) == 0
-    return preset, out, args
-
 
 def test_metrics_json_is_complete(tiny_run):
     _, out, _ = tiny_run

@@ -179,7 +179,7 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     from .figures import draw_all
     from .progress import Reporter
 
-    draw_all(args.dir, Reporter(args.quiet))
+    draw_all(args.dir, Reporter(args.quiet), force=True)
     return 0
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from .artifacts import ArtifactError, read_arrays, read_json
+from .artifacts import ArtifactError, config_hash, read_arrays, read_json
 
 __all__ = [
     "autoencoder_rows",
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 CMAP = "gray"
+FIGURES_VERSION = 1  # bump when a figure changes, so that old runs get redrawn
 
 
 def _to_display(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -106,7 +108,7 @@ def elbow_curve(ks: Sequence[int], sse: Sequence[float], best_k: int | None,
     if chosen_k is not None and chosen_k != best_k and chosen_k in ks:
         ax.axvline(chosen_k, color="#2ca02c", ls=":", lw=1)
         ax.annotate(f"used: k = {chosen_k}", (chosen_k, sse[list(ks).index(chosen_k)]),
-                    xytext=(10, -25), textcoords="offset points", color="#2ca02c")
+                    xytext=(8, 25), textcoords="offset points", color="#2ca02c")
     ax.set_xlabel("number of clusters k")
     ax.set_ylabel("sum of squared errors (best run)")
     ax.set_title("Elbow method: K-Means on raw pixels")
@@ -217,15 +219,28 @@ def cluster_gallery(images: np.ndarray, titles: Sequence[str], suptitle: str) ->
 
 
 def embedding_map(coords: np.ndarray, clusters: np.ndarray, classes: np.ndarray | None,
-                  class_names: Sequence[str], title: str) -> Figure:
-    """2-D map of points, coloured by cluster (left) and by true class (right, if known)."""
+                  class_names: Sequence[str], title: str,
+                  cluster_classes: Sequence[int] | None = None) -> Figure:
+    """2-D map of points, coloured by cluster (left) and by true class (right, if known).
+
+    With ``cluster_classes`` (the class matched to each cluster), a cluster takes the
+    colour of its matched class, so the two panels compare at a glance; unmatched
+    clusters are grey.
+    """
     panels = 2 if classes is not None else 1
     fig = Figure(figsize=(6 * panels, 5.6))
     axes = fig.subplots(1, panels, squeeze=False)[0]
-    cmap = "tab10" if max(clusters.max(initial=0), 0) < 10 else "tab20"
     s = max(0.5, min(6.0, 20000 / max(len(coords), 1)))
-    axes[0].scatter(coords[:, 0], coords[:, 1], c=clusters, cmap=cmap, s=s, linewidths=0)
-    axes[0].set_title("coloured by cluster", fontsize=9)
+    if cluster_classes is not None:
+        palette = np.array(list(matplotlib.colormaps["tab10"].colors) + [(0.6, 0.6, 0.6)])
+        matched = np.asarray(cluster_classes)
+        colour_index = np.where(matched[clusters] >= 0, matched[clusters] % 10, 10)
+        axes[0].scatter(coords[:, 0], coords[:, 1], c=palette[colour_index], s=s, linewidths=0)
+        axes[0].set_title("coloured by cluster (colour of its matched class)", fontsize=9)
+    else:
+        cmap = "tab10" if clusters.max(initial=0) < 10 else "tab20"
+        axes[0].scatter(coords[:, 0], coords[:, 1], c=clusters, cmap=cmap, s=s, linewidths=0)
+        axes[0].set_title("coloured by cluster", fontsize=9)
     if classes is not None:
         sc = axes[1].scatter(coords[:, 0], coords[:, 1], c=classes, cmap="tab10", s=s,
                              linewidths=0, vmin=-0.5, vmax=9.5)
@@ -290,7 +305,7 @@ def _gallery_titles(cluster_classes: Sequence[int], class_names: Sequence[str],
         if top == cls:
             titles.append(f"{title} ({share:.0%})")
         else:
-            titles.append(f"{title}; mostly {class_names[top]} ({share:.0%})")
+            titles.append(f"{title}\nmostly {class_names[top]} ({share:.0%})")
     return titles
 
 
@@ -307,7 +322,7 @@ def cluster_purity(labels: np.ndarray, clusters: np.ndarray, k: int
     return majority, purity
 
 
-def draw_all(out: str | Path, reporter=None) -> list[Path]:
+def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
     """Draw every figure of a finished run from its saved results into ``out/figures``.
 
     Returns
@@ -319,6 +334,15 @@ def draw_all(out: str | Path, reporter=None) -> list[Path]:
     metrics = read_json(out / "metrics.json")
     figdir = out / "figures"
     written: list[Path] = []
+    # Figures depend on the results, not on how long the run took: when nothing else
+    # changed since they were drawn, drawing them again (about 10 s) is skipped.
+    key = config_hash({"figures_version": FIGURES_VERSION,
+                       **{k: v for k, v in metrics.items() if k != "timing"}})
+    stamp = figdir / ".drawn-from"
+    if not force and stamp.exists() and stamp.read_text() == key:
+        if reporter is not None:
+            reporter.info(f"figures: up to date in {figdir}")
+        return sorted(figdir.glob("*.png"))
     dataset = metrics["dataset"]
     shape = tuple(dataset["image_shape"])
     names = dataset["class_names"]
@@ -382,16 +406,19 @@ def draw_all(out: str | Path, reporter=None) -> list[Path]:
 
     maps = out / "maps.npz"
     if maps.exists():
-        arr = read_arrays(maps)
-        for key in arr:
-            if key.endswith("_coords"):
-                name = key[: -len("_coords")]
-                m = methods.get(name, {})
-                clusters = read_arrays(out / "methods" / f"{name}.npz")["test_labels"]
-                _save(embedding_map(arr[key], clusters,
-                                    data["test_labels"] if dataset["labelled"] else None,
-                                    names, f"{m.get('title', name)}: 2-D map of the test set"),
-                      figdir / f"{name}_map.png", written)
+        coords = read_arrays(maps)
+        for name, m in methods.items():
+            rep = m["representation"]
+            if f"{rep}_coords" not in coords:
+                continue
+            index = coords[f"{rep}_index"]
+            clusters = read_arrays(out / "methods" / f"{name}.npz")["test_labels"][index]
+            classes = data["test_labels"][index] if dataset["labelled"] else None
+            _save(embedding_map(coords[f"{rep}_coords"], clusters, classes, names,
+                                f"{m['title']}: 2-D map of the test set",
+                                m.get("cluster_classes")),
+                  figdir / f"{name}_map.png", written)
+    stamp.write_text(key)
     if reporter is not None:
         reporter.info(f"{len(written)} figures in {figdir}")
     return written

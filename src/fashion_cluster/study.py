@@ -47,6 +47,7 @@ from .autoencoders import (
 from .clustering import ElbowResult, elbow_sweep
 from .config import StudyConfig
 from .data import CLASS_NAMES, load_fashion_mnist, scale_images, stratified_subset
+from .embedding import embed_2d
 from .kmeans import resolve_device
 from .methods import METHODS, Method
 from .metrics import match_clusters, score
@@ -366,6 +367,39 @@ class Study:
         write_json(base.with_suffix(".json"), meta)
         return {"meta": meta, "train_labels": fit.labels, "test_labels": test_labels}
 
+    def maps(self, reps: dict[str, dict], methods: list[Method]) -> None:
+        """2-D maps (UMAP or t-SNE) of the test set in each representation (``maps.npz``)."""
+        cfg = self.config.report
+        kinds = list(dict.fromkeys(m.representation for m in methods))
+        rep_keys = {kind: reps[kind]["meta"]["key"] if kind in reps else "raw" for kind in kinds}
+        key = self._key(stage="maps", representations=rep_keys,
+                        report=dataclasses.asdict(cfg))
+        path = self.out / "maps.npz"
+
+        def compute() -> tuple[None, bool]:
+            meta = self._reuse(self.out / "maps.json", key, "2-D maps")
+            if meta is not None and path.exists():
+                return None, True
+            n_test = len(self.data.x_test)
+            if self.data.labelled:
+                index = stratified_subset(self.data.test_labels, cfg.map_points, self.config.seed)
+            else:
+                index = np.arange(min(cfg.map_points, n_test))
+            arrays = {}
+            with self.log.bar(len(kinds), f"2-D maps ({cfg.map_method})", unit="map") as bar:
+                for kind in kinds:
+                    x = self.data.x_test if kind == "raw" else reps[kind]["test"]
+                    arrays[f"{kind}_coords"] = embed_2d(x[index], cfg.map_method,
+                                                        self.config.seed)
+                    arrays[f"{kind}_index"] = index
+                    bar.update(1)
+            write_arrays(path, **arrays)
+            write_json(self.out / "maps.json", {"key": key, "method": cfg.map_method,
+                                                "points": len(index), "representations": kinds})
+            return None, False
+
+        self._timed("maps", compute)
+
     # -------------------------------------------------------------------- run
 
     def run(self) -> dict:
@@ -382,6 +416,8 @@ class Study:
         needed = {m.representation for m in methods} - {"raw"}
         reps = {kind: self.autoencoder(kind) for kind in ("dense", "conv") if kind in needed}
         results = {m.name: self.method(m, k, reps) for m in methods}
+        if len(self.data.x_test) >= 3:
+            self.maps(reps, methods)
         metrics = self._metrics(elbow, k, k_source, reps, methods, results)
         metrics["timing"] = {"stages": self.timing, "total_seconds": time.perf_counter() - tic}
         write_json(self.out / "metrics.json", metrics)
