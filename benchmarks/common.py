@@ -1,0 +1,50 @@
+"""Helpers shared by the benchmarks: timing, medians, tables, machine description."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    tic = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - tic, result
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def table(header: list[str], rows: list[list[object]]) -> str:
+    """A Markdown table (numbers formatted by the caller)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fashion_train(n: int | None = None) -> np.ndarray:
+    from fashion_cluster.data import load_fashion_mnist, scale_images
+
+    images, _ = load_fashion_mnist("train")
+    return scale_images(images[:n] if n else images)

@@ -1,0 +1,220 @@
+"""Interrupted runs resume exactly; damaged or foreign artifacts are recomputed; bad input
+is refused with one clear line; same seed, same results."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fashion_cluster import cli
+from fashion_cluster.artifacts import read_tensors, write_arrays
+
+AE_ONLY = """
+name = "ae-only"
+seed = 0
+methods = ["ae_kmeans"]
+[data]
+n_train = 3000
+n_test = 500
+[elbow]
+enabled = false
+[clustering]
+k = 10
+n_init = 2
+sweep_seeds = [0]
+[dense_ae]
+epochs = 12
+[report]
+map_points = 200
+map_method = "tsne"
+"""
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fashion_cluster.cli", *args],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def ae_preset(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("presets") / "ae-only.toml"
+    path.write_text(AE_ONLY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(ae_preset, real_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("whole") / "out"
+    done = _cli("run", "--preset", str(ae_preset), "--out", str(out), "--device", "cpu",
+                "--data-dir", str(real_dir), "--quiet")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_killed_training_resumes_to_the_same_weights(ae_preset, real_dir, uninterrupted,
+                                                     tmp_path, signum):
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "fashion_cluster.cli", "run", "--preset", str(ae_preset),
+            "--out", str(out), "--device", "cpu", "--data-dir", str(real_dir), "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "checkpoints" / "dense_ae.safetensors"
+    deadline = time.monotonic() + 300
+    epoch = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.exists():
+            from safetensors import safe_open
+            try:
+                with safe_open(str(checkpoint), "pt") as fh:
+                    epoch = int(fh.metadata()["epoch"])
+            except Exception:  # noqa: BLE001 - being replaced right now
+                epoch = 0
+            if epoch >= 3:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    assert not (out / "models" / "dense_ae.safetensors").exists()
+    assert not list(out.rglob("*.tmp"))
+
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    history = json.loads((out / "models" / "dense_ae.json").read_text())
+    assert len(history["loss"]) == 12
+    ours = read_tensors(out / "models" / "dense_ae.safetensors")
+    theirs = read_tensors(uninterrupted / "models" / "dense_ae.safetensors")
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    whole = json.loads((uninterrupted / "models" / "dense_ae.json").read_text())
+    assert history["loss"] == whole["loss"]
+
+
+def test_same_seed_same_results(uninterrupted, ae_preset, real_dir, tmp_path):
+    out = tmp_path / "again"
+    assert cli.main(["run", "--preset", str(ae_preset), "--out", str(out), "--device", "cpu",
+                     "--data-dir", str(real_dir), "--quiet"]) == 0
+    a = json.loads((out / "metrics.json").read_text())
+    b = json.loads((uninterrupted / "metrics.json").read_text())
+    for m in (a, b):
+        m.pop("timing")
+        for method in m["methods"].values():
+            for key in ("fit_seconds", "predict_seconds"):
+                method.pop(key)
+            for entry in method["sweep"]:
+                entry.pop("fit_seconds")
+        for ae in m["autoencoders"].values():
+            ae.pop("epoch_seconds")
+            ae.pop("train_seconds")
+    assert a == b
+    assert a["versions"]["torch"] and a["dataset"]["sha256"] and a["config"]["seed"] == 0
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("damage", ["truncate_codes", "bad_json", "wrong_shape", "pickle"])
+def test_damaged_artifacts_are_reported_and_recomputed(uninterrupted, ae_preset, real_dir,
+                                                       tmp_path, capsys, damage):
+    out = _copy_run(uninterrupted, tmp_path / "copy")
+    if damage == "truncate_codes":
+        path = out / "codes" / "dense_ae.npz"
+        path.write_bytes(path.read_bytes()[:1000])
+        expect = "dense_ae.npz"
+    elif damage == "bad_json":
+        (out / "methods" / "ae_kmeans.json").write_text("{not json")
+        expect = "ae_kmeans.json: not valid JSON"
+    elif damage == "wrong_shape":
+        write_arrays(out / "methods" / "ae_kmeans.npz", train_labels=np.zeros(7, np.int64),
+                     test_labels=np.zeros(7, np.int64))
+        expect = "has shape (7,)"
+    else:
+        class Exploit:
+            def __reduce__(self):
+                return (os.system, (f"touch {tmp_path / 'pwned'}",))
+        (out / "models" / "dense_ae.safetensors").write_bytes(pickle.dumps(Exploit()))
+        expect = "damaged or not a safetensors file"
+    assert cli.main(["run", "--preset", str(ae_preset), "--out", str(out), "--device", "cpu",
+                     "--data-dir", str(real_dir)]) == 0
+    assert expect in capsys.readouterr().err
+    assert not (tmp_path / "pwned").exists()
+    fresh = json.loads((out / "metrics.json").read_text())
+    old = json.loads((uninterrupted / "metrics.json").read_text())
+    assert fresh["methods"]["ae_kmeans"]["test"] == old["methods"]["ae_kmeans"]["test"]
+
+
+def test_artifacts_of_other_data_are_not_reused(uninterrupted, ae_preset, real_dir, tmp_path,
+                                                capsys):
+    out = _copy_run(uninterrupted, tmp_path / "copy")
+    other = ae_preset.with_name("other-data.toml")
+    other.write_text(ae_preset.read_text().replace("n_train = 3000", "n_train = 2500"))
+    assert cli.main(["run", "--preset", str(other), "--out", str(out), "--device", "cpu",
+                     "--data-dir", str(real_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "saved result is for other settings or data; recomputing" in err
+    assert json.loads((out / "metrics.json").read_text())["dataset"]["n_train"] == 2500
+
+
+# ------------------------------------------------------------- bad CLI input
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "--preset", "nonexistent"], "error: unknown preset 'nonexistent'"),
+    (["run", "--k", "0"], "expected a positive integer, got '0'"),
+    (["run", "--k", "2.5"], "expected a positive integer, got '2.5'"),
+    (["run", "--seed", "-1"], "seed must be in 0..2**32-1"),
+    (["run", "--bogus"], "unrecognized arguments: --bogus"),
+    (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["elbow", "--out", "x", "--k-min", "5", "--k-max", "2"], "error: --k-min (5) is larger"),
+])
+def test_bad_options_exit_nonzero_without_traceback(args, message):
+    done = _cli(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_toml_and_foreign_output(tmp_path, real_dir):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[elbow\nk_max = 3")
+    done = _cli("run", "--preset", str(bad), "--out", str(tmp_path / "o"))
+    assert done.returncode == 2 and "bad.toml: not valid TOML" in done.stderr
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    done = _cli("run", "--preset", "quick", "--out", str(foreign), "--data-dir", str(real_dir))
+    assert done.returncode == 2 and "not written by fashion-cluster" in done.stderr
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_unwritable_output(tmp_path, real_dir):
+    # /proc refuses new folders even to root; elsewhere a read-only folder does.
+    locked = Path("/proc/fashion-cluster-out")
+    if not Path("/proc").is_dir():
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        locked = locked / "sub"
+    done = _cli("run", "--preset", "quick", "--out", str(locked), "--data-dir", str(real_dir))
+    assert done.returncode == 2 and "cannot write here" in done.stderr
+
+
+def test_output_that_is_a_file(tmp_path, real_dir):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    done = _cli("run", "--preset", "quick", "--out", str(target), "--data-dir", str(real_dir))
+    assert done.returncode == 2 and "exists and is not a folder" in done.stderr
