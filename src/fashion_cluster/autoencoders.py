@@ -198,7 +198,9 @@ def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int) -> np.ndarray
             for start in range(0, len(x), batch_size):
                 chunk = np.asarray(x[start : start + batch_size])
                 batch = torch.from_numpy(chunk.reshape(len(chunk), -1)).to(param.device)
-                batch = batch.float() / 255 if chunk.dtype == np.uint8 else batch.float()
+                batch = batch.to(param.dtype)
+                if chunk.dtype == np.uint8:
+                    batch /= 255
                 outputs.append(fn(batch).cpu().numpy())
     finally:
         model.train(was_training)

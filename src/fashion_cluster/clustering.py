@@ -111,6 +111,8 @@ class ClusterFit:
     fit_seconds : float
     info : dict
         JSON-ready facts (SSE, log-likelihood, convergence...).
+    model : object, optional
+        The fitted library model, where there is one (e.g. ``GaussianMixture``).
     """
 
     centers: np.ndarray
@@ -118,6 +120,7 @@ class ClusterFit:
     labels: np.ndarray
     fit_seconds: float
     info: dict = field(default_factory=dict)
+    model: object = None
 
 
 def fit_kmeans(x: np.ndarray, k: int, n_init: int = 10, seed: int = 0, device: str = "cpu",
@@ -157,4 +160,4 @@ def fit_gmm(x: np.ndarray, n_components: int, seed: int = 0, n_init: int = 1,
         "warnings": sorted({str(w.message) for w in caught
                             if issubclass(w.category, ConvergenceWarning)}),
     }
-    return ClusterFit(gmm.means_.astype(np.float32), gmm.predict, labels, seconds, info)
+    return ClusterFit(gmm.means_.astype(np.float32), gmm.predict, labels, seconds, info, gmm)

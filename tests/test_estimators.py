@@ -1,0 +1,110 @@
+"""The scikit-learn estimators: scikit-learn's own checks, pipelines, reproducibility."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
+
+import fashion_cluster as fc
+from fashion_cluster.estimators import EXPECTED_FAILED_CHECKS
+
+SMALL = dict(epochs=30, batch_size=16, learning_rate=1e-2, device="cpu", random_state=0)
+DENSE = dict(hidden=(16,), code_dim=2)
+CONV = dict(filters=(4, 2))
+
+ESTIMATORS = [
+    fc.DenseAutoencoder(**DENSE, **SMALL),
+    fc.ConvAutoencoder(**CONV, **SMALL),
+    fc.AutoencoderKMeans(n_clusters=3, n_init=2, **DENSE, **SMALL),
+    fc.AutoencoderGMM(n_clusters=3, **DENSE, **SMALL),
+    fc.ConvAutoencoderKMeans(n_clusters=3, n_init=2, **CONV, **SMALL),
+    fc.ConvAutoencoderGMM(n_clusters=3, **CONV, **SMALL),
+]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_scikit_learn_estimator_checks(estimator):
+    expected = EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+    results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None,
+                              on_skip=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results
+              if r["status"] == "failed"]
+    assert not failed
+    assert len(results) > 40
+
+
+def test_exported_from_package_root():
+    for name in ("AutoencoderKMeans", "AutoencoderGMM", "ConvAutoencoderKMeans",
+                 "ConvAutoencoderGMM", "DenseAutoencoder", "ConvAutoencoder",
+                 "clustering_accuracy", "matched_confusion_matrix"):
+        assert hasattr(fc, name)
+
+
+def test_dense_autoencoder_in_a_pipeline(small_real):
+    (x, y), (xt, yt) = small_real
+    pipe = make_pipeline(fc.DenseAutoencoder(epochs=8, random_state=0), KMeans(10, n_init=3,
+                                                                              random_state=0))
+    labels = pipe.fit_predict(x)
+    assert fc.clustering_accuracy(y, labels) > 0.35
+    assert pipe.predict(xt).shape == (500,)
+    codes = pipe[0].transform(xt)
+    assert codes.shape == (500, 49) and codes.dtype == np.float32
+    back = pipe[0].inverse_transform(codes)
+    assert back.shape == (500, 784) and np.mean((back - xt) ** 2) < 0.1
+
+
+def test_uint8_image_stacks_and_reproducibility(fmnist):
+    (images, labels), _ = fmnist
+    images, labels = images[:1500], labels[:1500]
+    est = fc.AutoencoderGMM(epochs=6, random_state=1)
+    a = est.fit_predict(images)  # (N, 28, 28) uint8: flattened and divided by 255
+    b = clone(est).fit_predict(images)
+    assert np.array_equal(a, b)
+    assert est.n_features_in_ == 784 and est.autoencoder_.data_max_ == 255
+    assert fc.clustering_accuracy(labels, a) > 0.35
+    assert est.predict_proba(images[:5]).shape == (5, 10)
+
+
+def test_conv_estimator_on_image_stack(fmnist):
+    (images, labels), _ = fmnist
+    est = fc.ConvAutoencoderKMeans(epochs=2, n_init=2, random_state=0)
+    pred = est.fit_predict(images[:1000])
+    assert est.autoencoder_.image_shape_ == (1, 28, 28)
+    assert est.transform(images[:3]).shape == (3, 10)
+    assert fc.clustering_accuracy(labels[:1000], pred) > 0.3
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    (dict(n_clusters=0), "'n_clusters' parameter of AutoencoderKMeans must be an int >= 1"),
+    (dict(n_clusters=2.5), "must be an int >= 1. Got 2.5"),
+    (dict(epochs=0), "'epochs' parameter of AutoencoderKMeans must be an int >= 1"),
+    (dict(learning_rate=-1.0), "'learning_rate' parameter of AutoencoderKMeans must be a float"),
+    (dict(hidden=()), "'hidden' parameter of AutoencoderKMeans must be a non-empty sequence"),
+    (dict(device="tpu"), "'device' parameter of AutoencoderKMeans must be 'auto'"),
+])
+def test_bad_parameters_are_reported_in_fit(params, message):
+    x = np.random.default_rng(0).random((30, 8))
+    est = fc.AutoencoderKMeans(**{"n_clusters": 3, "epochs": 1, **DENSE, **params})
+    with pytest.raises(ValueError, match=message):
+        est.fit(x)
+
+
+@pytest.mark.parametrize(("x", "message"), [
+    (np.full((20, 4), np.nan), "NaN"),
+    (np.full((20, 4), np.inf), "infinity"),
+    (np.zeros((0, 4)), "0 sample"),
+    (np.zeros((5, 4)), r"n_samples=5 should be >= n_clusters=10"),
+    (np.array([["a", "b"], ["c", "d"]]), "could not convert|dtype"),
+])
+def test_bad_input_is_reported(x, message):
+    with pytest.raises(ValueError, match=message):
+        fc.AutoencoderKMeans(epochs=1, **DENSE).fit(x)
+
+
+def test_wrong_number_of_features_on_predict():
+    x = np.random.default_rng(0).random((40, 8))
+    est = fc.AutoencoderGMM(n_clusters=2, epochs=2, **DENSE).fit(x)
+    with pytest.raises(ValueError, match="X has 5 features, but AutoencoderGMM is expecting 8"):
+        est.predict(x[:, :5])
