@@ -7,10 +7,14 @@ import os
 import struct
 from pathlib import Path
 
-import numpy as np
-import pytest
+# Before torch is imported anywhere: one thread count for this process and the CLI
+# subprocesses the tests start (results are bit-identical only at equal thread counts).
+os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
 
-from fashion_cluster import data
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from fashion_cluster import data  # noqa: E402
 
 REAL_DIR = next((d for d in data.candidate_dirs() if (d / "train-images-idx3-ubyte.gz").is_file()
                  or (d / "train-images-idx3-ubyte").is_file()), None)
@@ -103,7 +107,3 @@ def tiny_run(tmp_path_factory, real_dir):
     assert cli.main(args) == 0
     return preset, out, args
 
-
-def pytest_configure(config):
-    # Keep torch from oversubscribing small CI machines.
-    os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))

@@ -45,12 +45,33 @@ def _seed(text: str) -> int:
     return value
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        height, width = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 28x28, got {text!r}"
+                                         ) from None
+    if height < 1 or width < 1:
+        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
+    return height, width
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fashion-cluster",
         description="Unsupervised cluster analysis of Fashion-MNIST (and other image sets).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def dataset(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dataset", default=None,
+                       help="fashion-mnist (default), a folder of IDX files, an .npz file or a "
+                            "folder of images (class sub-folders = labels)")
+        p.add_argument("--image-size", type=_image_size, default=None, metavar="HxW",
+                       help="resize the images of an image folder to this size")
+        p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                       help="image folders: 1 = grayscale, 3 = colour (default: from the images)")
 
     def common(p: argparse.ArgumentParser, device: bool = True) -> None:
         p.add_argument("--data-dir", type=Path, default=None,
@@ -68,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, default=None, help="override the preset's seed")
     run.add_argument("--k", type=_positive_int, default=None,
                      help="number of clusters (default: the preset's; 0 there means the knee)")
+    dataset(run)
     common(run)
 
     data = sub.add_parser("data", help="where the data is, verified; --fetch downloads it")
@@ -82,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     elbow.add_argument("--seed", type=_seed, default=0)
     elbow.add_argument("--n-images", type=_positive_int, default=None,
                        help="use the first N training images (default: all)")
+    dataset(elbow)
     common(elbow)
 
     for name, text in (("figures", "redraw the figures of a finished run"),
@@ -132,6 +155,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         changes["seed"] = args.seed
     if args.k is not None:
         changes["clustering__k"] = args.k
+    if args.dataset is not None:
+        changes["data__dataset"] = args.dataset
+    if args.image_size is not None:
+        changes["data__image_size"] = args.image_size
+    if args.channels is not None:
+        changes["data__channels"] = args.channels
     if changes:
         config = config.replace(**changes)
     out = args.out or Path("results") / config.name
@@ -153,23 +182,22 @@ def _summary_line(metrics: dict, out: Path) -> str:
 
 def _cmd_elbow(args: argparse.Namespace) -> int:
     from .artifacts import write_json
-    from .data import load_fashion_mnist, scale_images
+    from .datasets import load_dataset
     from .kmeans import resolve_device
     from .progress import Reporter
     from .study import run_elbow
 
     if args.k_min > args.k_max:
         raise ValueError(f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max})")
-    images, _ = load_fashion_mnist("train", root=args.data_dir)
-    if args.n_images is not None:
-        images = images[: args.n_images]
-    x = scale_images(images)
+    data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
+                        channels=args.channels)
+    x = data.x_train[: args.n_images] if args.n_images is not None else data.x_train
     ks = list(range(args.k_min, min(args.k_max, len(x)) + 1))
     result = run_elbow(x, ks, args.n_init, args.seed, resolve_device(args.device),
                        Reporter(args.quiet))
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "elbow.json", {**result.to_json(), "n_images": len(x),
-                                         "seed": args.seed})
+                                         "seed": args.seed, "dataset": data.name})
     print(f"elbow.json written to {args.out}: knee at k = {result.best_k}, "
           f"{result.seconds:.1f} s")
     return 0

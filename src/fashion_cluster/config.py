@@ -25,11 +25,19 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images. ``n_train`` / ``n_test`` = 0 means the whole split."""
+    """Which images (see :func:`fashion_cluster.datasets.load_dataset`).
 
+    ``n_train`` / ``n_test`` = 0 means the whole split; ``image_size`` = () keeps the
+    images' own size; ``channels`` = 0 decides from the images.
+    """
+
+    dataset: str = "fashion-mnist"
     n_train: int = 0
     n_test: int = 0
     subset_seed: int = 0
+    image_size: tuple[int, ...] = ()
+    channels: int = 0
+    test_fraction: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,7 @@ _SECTIONS = {
 _RANGES = {
     "n_train": (0, None), "n_test": (0, None), "k_min": (1, None), "k_max": (1, None),
     "n_init": (1, None), "k": (0, None), "gmm_n_init": (1, None), "epochs": (1, None),
-    "batch_size": (1, None), "map_points": (10, None),
+    "batch_size": (1, None), "map_points": (10, None), "channels": (0, 3),
     "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
 }
 _CHOICES = {
@@ -124,7 +132,7 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{source}: {where} must be a list, got {value!r}")
-        kind = type(default[0]) if default else str
+        kind = type(default[0]) if default else int
         for item in value:
             if isinstance(item, bool) or not isinstance(item, kind):
                 raise ConfigError(f"{source}: {where} must hold {kind.__name__} values, "
@@ -143,6 +151,12 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
             raise ConfigError(f"{source}: {where} must be {bound}, got {value!r}")
     if name == "learning_rate" and not value > 0:
         raise ConfigError(f"{source}: {where} must be > 0, got {value!r}")
+    if name == "test_fraction" and not 0 < value < 1:
+        raise ConfigError(f"{source}: {where} must be between 0 and 1, got {value!r}")
+    if name == "channels" and value == 2:
+        raise ConfigError(f"{source}: {where} must be 0 (automatic), 1 or 3, got 2")
+    if name == "image_size" and value and (len(value) != 2 or min(value) < 1):
+        raise ConfigError(f"{source}: {where} must be [height, width], got {list(value)}")
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ConfigError(f"{source}: {where} must be one of {', '.join(_CHOICES[name])}, "
                           f"got {value!r}")

@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -198,6 +200,13 @@ class _Autoencoder(TransformerMixin, BaseEstimator):
         self.model_ = model.eval()
         self.loss_curve_ = list(history.loss)
         self.n_iter_ = history.epochs
+        spread = float(self.transform(X[:2000]).std(axis=0).mean()) if len(X) > 1 else 1.0
+        if spread < 1e-3:
+            warnings.warn(
+                f"{type(self).__name__}: the codes of the training data are nearly constant "
+                f"(mean standard deviation {spread:.1e}): the autoencoder collapsed to the mean "
+                "image. Try more epochs, a smaller batch_size or another random_state.",
+                ConvergenceWarning, stacklevel=2)
         return self
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:

@@ -377,7 +377,11 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
         arrays = read_arrays(out / "methods" / f"{name}.npz")
         k = len(arrays["centers"])
         classes = m.get("cluster_classes", [-1] * k)
-        titles = _titles(classes, names)
+        if dataset["labelled"]:
+            titles = _titles(classes, names)
+        else:
+            sizes = m["label_free"]["train"]["cluster_sizes"]
+            titles = [f"cluster {c} ({sizes[c] if c < len(sizes) else 0})" for c in range(k)]
         kind = ("centroids" if m["representation"] == "raw" else
                 "decoded centres" if m.get("centers_decodable", True) else "member means")
         _save(center_images(arrays["center_images"], shape, titles, f"{m['title']}: {kind}"),

@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 __all__ = [
     "clustering_accuracy",
     "contingency",
+    "internal_scores",
     "match_clusters",
     "matched_confusion_matrix",
     "score",
@@ -36,13 +37,15 @@ def _as_labels(y: np.ndarray, name: str) -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
-def contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+def contingency(y_true: np.ndarray, y_pred: np.ndarray, n_clusters: int | None = None
+                ) -> np.ndarray:
     """Counts of (class, cluster) pairs.
 
     Returns
     -------
     ndarray of shape (n_classes, n_clusters), int64
-        ``n_classes = max(y_true) + 1`` and ``n_clusters = max(y_pred) + 1``.
+        ``n_classes = max(y_true) + 1``; ``n_clusters`` defaults to ``max(y_pred) + 1``
+        (give it when some clusters may be empty).
     """
     y_true = _as_labels(y_true, "y_true")
     y_pred = _as_labels(y_pred, "y_pred")
@@ -51,14 +54,18 @@ def contingency(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
             f"y_true and y_pred must have the same length, got {len(y_true)} and {len(y_pred)}"
         )
     n_classes = int(y_true.max()) + 1 if y_true.size else 0
-    n_clusters = int(y_pred.max()) + 1 if y_pred.size else 0
+    seen = int(y_pred.max()) + 1 if y_pred.size else 0
+    n_clusters = seen if n_clusters is None else max(n_clusters, seen)
     counts = np.zeros((n_classes, n_clusters), dtype=np.int64)
     np.add.at(counts, (y_true, y_pred), 1)
     return counts
 
 
-def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+def match_clusters(y_true: np.ndarray, y_pred: np.ndarray, n_clusters: int | None = None
+                   ) -> np.ndarray:
     """Class matched to each cluster by the Hungarian algorithm.
+
+    ``n_clusters`` counts clusters that may be empty in ``y_pred``.
 
     Returns
     -------
@@ -66,7 +73,7 @@ def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         ``result[c]`` is the class matched to cluster ``c``, or -1 for a cluster left
         unmatched (possible only with more clusters than classes).
     """
-    counts = contingency(y_true, y_pred)
+    counts = contingency(y_true, y_pred, n_clusters)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     classes = np.full(counts.shape[1], -1, dtype=np.int64)
     classes[cols] = rows
@@ -128,3 +135,31 @@ def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         "ari": float(adjusted_rand_score(y_true, y_pred)),
         "confusion": matched_confusion_matrix(y_true, y_pred).tolist(),
     }
+
+
+def internal_scores(x: np.ndarray, labels: np.ndarray, seed: int = 0,
+                    sample_size: int = 2000) -> dict:
+    """Scores that need no true labels, in the space ``x`` the clustering was done in.
+
+    Returns
+    -------
+    dict
+        ``silhouette`` (on a random sample of ``sample_size`` points; None with fewer than
+        two clusters), ``within_sse`` (sum of squared distances to the cluster means,
+        per point), and ``cluster_sizes``.
+    """
+    from sklearn.metrics import silhouette_score
+
+    labels = _as_labels(labels, "labels")
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    sizes = np.bincount(labels)
+    used = int((sizes > 0).sum())
+    silhouette = None
+    if 2 <= used < len(x):
+        size = min(sample_size, len(x))
+        silhouette = float(silhouette_score(x, labels, sample_size=size, random_state=seed))
+    sums = np.zeros((len(sizes), x.shape[1]))
+    np.add.at(sums, labels, x)
+    means = sums / np.maximum(sizes, 1)[:, None]
+    within = float(((x - means[labels]) ** 2).sum() / len(x))
+    return {"silhouette": silhouette, "within_sse": within, "cluster_sizes": sizes.tolist()}

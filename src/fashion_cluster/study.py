@@ -14,11 +14,9 @@ what depends on it, and an interrupted run resumes (training from its last epoch
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +44,16 @@ from .autoencoders import (
 )
 from .clustering import ElbowResult, elbow_sweep
 from .config import StudyConfig
-from .data import CLASS_NAMES, load_fashion_mnist, scale_images, stratified_subset
+from .data import stratified_subset
+from .datasets import ImageSet, load_dataset
 from .embedding import embed_2d
 from .kmeans import resolve_device
 from .methods import METHODS, Method
-from .metrics import match_clusters, score
+from .metrics import internal_scores, match_clusters, score
 from .progress import Reporter
 from .training import train_autoencoder
 
-__all__ = ["OutputError", "Study", "StudyData", "load_study_data", "run_study"]
+__all__ = ["OutputError", "Study", "load_study_data", "run_study"]
 
 MARKER = ".fashion-cluster"
 # Bump when a stage's algorithm changes, so that old artifacts are recomputed.
@@ -65,69 +64,13 @@ class OutputError(ValueError):
     """The output folder cannot be used (not writable, or holds someone else's files)."""
 
 
-@dataclass
-class StudyData:
-    """The images a study runs on (uint8) and their labels (None when unlabelled)."""
-
-    name: str
-    class_names: list[str]
-    train_images: np.ndarray
-    train_labels: np.ndarray | None
-    test_images: np.ndarray
-    test_labels: np.ndarray | None
-    source: dict = field(default_factory=dict)
-    _scaled: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.train_images.shape[1:])
-
-    @property
-    def x_train(self) -> np.ndarray:
-        """Scaled, flattened float32 training images (computed once)."""
-        if "train" not in self._scaled:
-            self._scaled["train"] = scale_images(self.train_images)
-        return self._scaled["train"]
-
-    @property
-    def x_test(self) -> np.ndarray:
-        if "test" not in self._scaled:
-            self._scaled["test"] = scale_images(self.test_images)
-        return self._scaled["test"]
-
-    @property
-    def labelled(self) -> bool:
-        return self.train_labels is not None
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the images and labels, so artifacts of other data are not reused."""
-        digest = hashlib.sha256()
-        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
-            if array is not None:
-                digest.update(str(array.shape).encode())
-                digest.update(np.ascontiguousarray(array).data)
-        return digest.hexdigest()
-
-    def describe(self) -> dict:
-        return {"name": self.name, "n_train": int(len(self.train_images)),
-                "n_test": int(len(self.test_images)), "image_shape": list(self.image_shape),
-                "class_names": list(self.class_names), "labelled": self.labelled,
-                "sha256": self.fingerprint(), **self.source}
-
-
-def load_study_data(config: StudyConfig, data_root: str | Path | None = None) -> StudyData:
-    """Fashion-MNIST, cut to the preset's ``n_train`` / ``n_test`` (stratified)."""
-    train_images, train_labels = load_fashion_mnist("train", root=data_root)
-    test_images, test_labels = load_fashion_mnist("test", root=data_root)
+def load_study_data(config: StudyConfig, data_root: str | Path | None = None) -> ImageSet:
+    """The preset's data set, cut to its ``n_train`` / ``n_test`` (stratified if labelled)."""
     cfg = config.data
-    if cfg.n_train:
-        keep = stratified_subset(train_labels, cfg.n_train, cfg.subset_seed)
-        train_images, train_labels = train_images[keep], train_labels[keep]
-    if cfg.n_test:
-        keep = stratified_subset(test_labels, cfg.n_test, cfg.subset_seed)
-        test_images, test_labels = test_images[keep], test_labels[keep]
-    return StudyData("fashion-mnist", list(CLASS_NAMES), train_images, train_labels,
-                     test_images, test_labels)
+    images = load_dataset(cfg.dataset, root=data_root, image_size=cfg.image_size or None,
+                          channels=cfg.channels or None, test_fraction=cfg.test_fraction,
+                          seed=cfg.subset_seed)
+    return images.subset(cfg.n_train, cfg.n_test, cfg.subset_seed)
 
 
 def _versions() -> dict:
@@ -137,7 +80,8 @@ def _versions() -> dict:
     return {"fashion_cluster": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit_learn": sklearn.__version__,
-            "torch": torch.__version__, "platform": platform.platform()}
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform()}
 
 
 def prepare_output(out: Path) -> Path:
@@ -166,12 +110,12 @@ class Study:
     config : StudyConfig
     out : path
         Output folder (created; reused artifacts are read from it).
-    data : StudyData
+    data : ImageSet
     device : "auto", "cpu" or "cuda"
     reporter : Reporter, optional
     """
 
-    def __init__(self, config: StudyConfig, out: str | Path, data: StudyData,
+    def __init__(self, config: StudyConfig, out: str | Path, data: ImageSet,
                  device: str = "auto", reporter: Reporter | None = None):
         self.config = config
         self.out = prepare_output(Path(out))
@@ -349,9 +293,15 @@ class Study:
                 run = fit if seed == self.config.seed else method.fit(x_train, k, seed, cfg, device)
                 entry = {"seed": seed, "fit_seconds": run.fit_seconds,
                          **{k_: v for k_, v in run.info.items() if k_ in ("sse", "converged")}}
+                run_test = test_labels if run is fit else run.predict(x_test)
                 if self.data.labelled:
                     entry["train"] = _brief(score(self.data.train_labels, run.labels))
-                    entry["test"] = _brief(score(self.data.test_labels, run.predict(x_test)))
+                    entry["test"] = _brief(score(self.data.test_labels, run_test))
+                else:
+                    entry["train"] = {"silhouette": internal_scores(
+                        x_train, run.labels, seed)["silhouette"]}
+                    entry["test"] = {"silhouette": internal_scores(
+                        x_test, run_test, seed)["silhouette"]}
                 sweep.append(entry)
                 bar.update(1)
 
@@ -360,10 +310,12 @@ class Study:
         write_arrays(base.with_suffix(".npz"), train_labels=fit.labels, test_labels=test_labels,
                      centers=fit.centers, center_images=center_images,
                      gallery_index=gallery, gallery_images=gallery_images)
+        label_free = {"train": internal_scores(x_train, fit.labels, self.config.seed),
+                      "test": internal_scores(x_test, test_labels, self.config.seed)}
         meta = {"key": key, "name": method.name, "title": method.title,
                 "representation": method.representation, "k": k,
                 "fit_seconds": fit.fit_seconds, "predict_seconds": predict_seconds,
-                "info": fit.info, "sweep": sweep}
+                "info": fit.info, "label_free": label_free, "sweep": sweep}
         write_json(base.with_suffix(".json"), meta)
         return {"meta": meta, "train_labels": fit.labels, "test_labels": test_labels}
 
@@ -406,13 +358,15 @@ class Study:
         """Run every stage (reusing what it can) and write ``metrics.json``."""
         tic = time.perf_counter()
         cfg = self.config
+        methods = [METHODS[name] for name in cfg.methods]
+        self._check_feasible(cfg.clustering.k, methods)
         self._write_data_record()
         elbow = self.elbow() if cfg.elbow.enabled else None
         k = cfg.clustering.k or (elbow or {}).get("best_k") or 10
         k_source = "config" if cfg.clustering.k else "knee of the elbow curve"
         if not cfg.clustering.k and not (elbow or {}).get("best_k"):
             k_source = "default (the elbow curve has no knee)"
-        methods = [METHODS[name] for name in cfg.methods]
+        self._check_feasible(k, methods)
         needed = {m.representation for m in methods} - {"raw"}
         reps = {kind: self.autoencoder(kind) for kind in ("dense", "conv") if kind in needed}
         results = {m.name: self.method(m, k, reps) for m in methods}
@@ -422,6 +376,17 @@ class Study:
         metrics["timing"] = {"stages": self.timing, "total_seconds": time.perf_counter() - tic}
         write_json(self.out / "metrics.json", metrics)
         return metrics
+
+    def _check_feasible(self, k: int, methods: list[Method]) -> None:
+        n = len(self.data.train_images)
+        if k > n:
+            raise ValueError(f"k = {k} clusters is more than the {n} training images")
+        shape = self.data.image_shape
+        if any(m.representation == "conv" for m in methods) and (shape[0] % 4 or shape[1] % 4):
+            raise ValueError(
+                f"the convolutional autoencoder needs image height and width divisible by 4, "
+                f"the images are {shape[0]}x{shape[1]}: resize them (--image-size HxW) or "
+                "leave out the conv_ae methods")
 
     def _write_data_record(self) -> None:
         """Labels and a few sample images per class, for the figures (``data.npz``)."""
@@ -452,13 +417,14 @@ class Study:
             entry = {"title": m.title, "representation": m.representation, "k": meta["k"],
                      "fit_seconds": meta["fit_seconds"],
                      "predict_seconds": meta["predict_seconds"], "info": meta["info"],
-                     "published": m.published}
+                     "label_free": meta["label_free"], "published": m.published,
+                     "centers_decodable": m.centers_decodable}
             if self.data.labelled:
                 entry["train"] = score(self.data.train_labels, res["train_labels"])
                 entry["test"] = score(self.data.test_labels, res["test_labels"])
                 entry["cluster_classes"] = match_clusters(
-                    self.data.train_labels, res["train_labels"]).tolist()
-                entry["seeds"] = _spread(meta["sweep"])
+                    self.data.train_labels, res["train_labels"], meta["k"]).tolist()
+            entry["seeds"] = _spread(meta["sweep"])
             entry["sweep"] = meta["sweep"]
             metrics["methods"][m.name] = entry
         return metrics
@@ -481,8 +447,9 @@ def _spread(sweep: list[dict]) -> dict:
     out: dict[str, Any] = {"seeds": [s["seed"] for s in sweep]}
     for split in ("train", "test"):
         out[split] = {}
-        for name in ("accuracy", "nmi", "ari"):
-            values = np.array([s[split][name] for s in sweep if split in s])
+        for name in ("accuracy", "nmi", "ari", "silhouette"):
+            values = np.array([s[split][name] for s in sweep
+                               if s.get(split, {}).get(name) is not None])
             if len(values):
                 out[split][name] = {"mean": float(values.mean()), "std": float(values.std()),
                                     "min": float(values.min()), "max": float(values.max()),

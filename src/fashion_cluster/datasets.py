@@ -1,0 +1,355 @@
+"""Image sets a study can run on: Fashion-MNIST, any IDX pair, ``.npz`` files, image folders.
+
+One loader, :func:`load_dataset`, takes a *spec* and returns an :class:`ImageSet`:
+
+- ``"fashion-mnist"`` (default): the verified Fashion-MNIST files (:mod:`.data`).
+- a folder holding one IDX pair per split, named as MNIST's (``train-images-idx3-ubyte``,
+  ``train-labels-idx1-ubyte``, ``t10k-...`` or ``test-...``, gzip or not): MNIST, KMNIST,
+  EMNIST or your own files. Without test files, a test split is held out.
+- a ``.npz`` file with ``images`` (N, H, W) or (N, H, W, C) and optionally ``labels``,
+  ``test_images``, ``test_labels`` and ``class_names``; loaded without unpickling.
+- a folder of PNG / JPEG images; sub-folders are classes (their names the class names),
+  otherwise the set is unlabelled. Grayscale or colour; resized to ``image_size``.
+
+Images are kept as ``uint8`` when they are (scaled by 1/255 later, as in the study);
+other dtypes are min-max scaled with the training split's range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import CLASS_NAMES, DatasetError, check_pair, load_fashion_mnist, read_idx
+from .data import scale_images as _scale_uint8
+
+__all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_dataset"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class ImageSet:
+    """Images of one data set, split into train and test, with labels if known.
+
+    Attributes
+    ----------
+    name : str
+    class_names : list of str
+        Empty when unlabelled.
+    train_images, test_images : ndarray of shape (N, H, W) or (N, H, W, C)
+    train_labels, test_labels : ndarray of shape (N,), int, or None
+    source : dict
+        JSON-ready facts about where the images came from.
+    """
+
+    name: str
+    class_names: list[str]
+    train_images: np.ndarray
+    train_labels: np.ndarray | None
+    test_images: np.ndarray
+    test_labels: np.ndarray | None
+    source: dict = field(default_factory=dict)
+    _scaled: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.train_images.shape[1:])
+
+    @property
+    def labelled(self) -> bool:
+        return self.train_labels is not None
+
+    def _scale(self, images: np.ndarray) -> np.ndarray:
+        if images.dtype == np.uint8:
+            return _scale_uint8(images)
+        lo, hi = float(self.train_images.min()), float(self.train_images.max())
+        flat = images.reshape(len(images), -1).astype(np.float32)
+        return (flat - lo) / (hi - lo if hi > lo else 1.0)
+
+    @property
+    def x_train(self) -> np.ndarray:
+        """Scaled, flattened float32 training images of shape (N, H*W*C), computed once."""
+        if "train" not in self._scaled:
+            self._scaled["train"] = self._scale(self.train_images)
+        return self._scaled["train"]
+
+    @property
+    def x_test(self) -> np.ndarray:
+        if "test" not in self._scaled:
+            self._scaled["test"] = self._scale(self.test_images)
+        return self._scaled["test"]
+
+    def subset(self, n_train: int, n_test: int, seed: int) -> ImageSet:
+        """At most ``n_train`` / ``n_test`` images (0 = all), stratified when labelled."""
+        tr = _pick(self.train_labels, len(self.train_images), n_train, seed)
+        te = _pick(self.test_labels, len(self.test_images), n_test, seed)
+        return ImageSet(self.name, self.class_names, self.train_images[tr],
+                        None if self.train_labels is None else self.train_labels[tr],
+                        self.test_images[te],
+                        None if self.test_labels is None else self.test_labels[te],
+                        dict(self.source))
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the images and labels, so artifacts of other data are not reused."""
+        digest = hashlib.sha256()
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            if array is not None:
+                digest.update(f"{array.shape}{array.dtype}".encode())
+                digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "n_train": int(len(self.train_images)),
+                "n_test": int(len(self.test_images)), "image_shape": list(self.image_shape),
+                "class_names": list(self.class_names), "labelled": self.labelled,
+                "sha256": self.fingerprint(), **self.source}
+
+
+def _pick(labels: np.ndarray | None, n: int, wanted: int, seed: int) -> np.ndarray:
+    from .data import stratified_subset
+
+    if not wanted or wanted >= n:
+        return np.arange(n)
+    if labels is None:
+        return np.sort(np.random.default_rng(seed).choice(n, wanted, replace=False))
+    return stratified_subset(labels, wanted, seed)
+
+
+# ------------------------------------------------------------------- loading
+
+
+def load_dataset(spec: str | os.PathLike | None = None, *, root: str | os.PathLike | None = None,
+                 image_size: tuple[int, int] | None = None, channels: int | None = None,
+                 test_fraction: float = 0.15, seed: int = 0) -> ImageSet:
+    """Load an image set from a spec (see the module docstring).
+
+    Parameters
+    ----------
+    spec : str or path, optional
+        ``"fashion-mnist"`` (default), an IDX folder, an ``.npz`` file or an image folder.
+    root : path, optional
+        Fashion-MNIST only: the folder of its files (see :func:`load_fashion_mnist`).
+    image_size : (height, width), optional
+        Image folders: size every image is resized to (needed when sizes differ).
+    channels : {1, 3}, optional
+        Image folders: 1 (grayscale) or 3 (RGB); default 1 unless some image is in colour.
+    test_fraction : float, default 0.15
+        Share of the images held out as the test split when the source has none.
+    seed : int
+        Seeds that hold-out split.
+
+    Raises
+    ------
+    DatasetError
+        A missing or unreadable source, or images / labels that are inconsistent (the
+        message names the file).
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction!r}")
+    if spec is None or str(spec).lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
+        (xtr, ytr), (xte, yte) = (load_fashion_mnist("train", root), load_fashion_mnist(
+            "test", root))
+        return ImageSet("fashion-mnist", list(CLASS_NAMES), xtr, ytr.astype(np.int64), xte,
+                        yte.astype(np.int64), {"source": "fashion-mnist"})
+    path = Path(spec)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder (expected 'fashion-mnist', an IDX "
+                           "folder, an .npz file or a folder of images)")
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise DatasetError(f"{path}: unsupported file type (expected an .npz file, or a "
+                               "folder of IDX files or images)")
+        return _from_npz(path, test_fraction, seed)
+    idx = _idx_files(path)
+    if idx:
+        return _from_idx(path, idx, test_fraction, seed)
+    return _from_image_folder(path, image_size, channels, test_fraction, seed)
+
+
+def _split(name: str, class_names: list[str], images: np.ndarray, labels: np.ndarray | None,
+           test_fraction: float, seed: int, source: dict) -> ImageSet:
+    """Hold out a test split (stratified when labelled)."""
+    n = len(images)
+    if n < 2:
+        raise DatasetError(f"{source.get('path', name)}: needs at least 2 images, found {n}")
+    n_test = max(1, round(n * test_fraction))
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        order = rng.permutation(n)
+        test = np.sort(order[:n_test])
+    else:
+        test = []
+        for c in np.unique(labels):
+            members = rng.permutation(np.flatnonzero(labels == c))
+            test.extend(members[: max(1, round(len(members) * test_fraction))]
+                        if len(members) > 1 else [])
+        test = np.sort(np.array(test, dtype=np.int64))
+    train = np.setdiff1d(np.arange(n), test)
+    return ImageSet(name, class_names, images[train],
+                    None if labels is None else labels[train], images[test],
+                    None if labels is None else labels[test],
+                    {**source, "split": f"{test_fraction:.0%} held out as test (seed {seed})"})
+
+
+def _check_images(images: np.ndarray, where: str) -> np.ndarray:
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
+        raise DatasetError(f"{where}: expected images of shape (N, H, W) or (N, H, W, C) with "
+                           f"C = 1 or 3, got {images.shape}")
+    if len(images) == 0:
+        raise DatasetError(f"{where}: holds no images")
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_:
+        raise DatasetError(f"{where}: images must be numbers, got dtype {images.dtype}")
+    if not np.all(np.isfinite(images)):
+        raise DatasetError(f"{where}: images contain NaN or infinite values")
+    return images
+
+
+def _labels(labels: np.ndarray, where: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(f"{where}: labels must be a 1-D integer array, got shape "
+                           f"{labels.shape} and dtype {labels.dtype}")
+    if len(labels) and labels.min() < 0:
+        raise DatasetError(f"{where}: labels must be >= 0, found {labels.min()}")
+    return labels.astype(np.int64)
+
+
+def _from_npz(path: Path, test_fraction: float, seed: int) -> ImageSet:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: cannot be read as .npz ({exc})") from None
+    if "images" not in arrays:
+        raise DatasetError(f"{path}: no array named 'images' (found: "
+                           f"{', '.join(sorted(arrays)) or 'none'})")
+    images = _check_images(arrays["images"], f"{path}[images]")
+    labels = _labels(arrays["labels"], f"{path}[labels]") if "labels" in arrays else None
+    if labels is not None:
+        check_pair(images[..., 0] if images.ndim == 4 else images, labels,
+                   f"{path}[images]", f"{path}[labels]")
+    names = [str(s) for s in arrays.get("class_names", [])]
+    if labels is not None and not names:
+        names = [str(c) for c in range(int(labels.max()) + 1)]
+    source = {"source": "npz", "path": str(path)}
+    if "test_images" not in arrays:
+        return _split(path.stem, names, images, labels, test_fraction, seed, source)
+    test = _check_images(arrays["test_images"], f"{path}[test_images]")
+    if test.shape[1:] != images.shape[1:]:
+        raise DatasetError(f"{path}: test_images have shape {test.shape[1:]} per image, "
+                           f"images {images.shape[1:]}")
+    test_labels = None
+    if labels is not None:
+        if "test_labels" not in arrays:
+            raise DatasetError(f"{path}: has labels and test_images but no test_labels")
+        test_labels = _labels(arrays["test_labels"], f"{path}[test_labels]")
+        check_pair(test[..., 0] if test.ndim == 4 else test, test_labels,
+                   f"{path}[test_images]", f"{path}[test_labels]")
+    return ImageSet(path.stem, names, images, labels, test, test_labels, source)
+
+
+_IDX_PATTERNS = {
+    "train_images": re.compile(r"train.*images.*idx3", re.I),
+    "train_labels": re.compile(r"train.*labels.*idx1", re.I),
+    "test_images": re.compile(r"(t10k|test).*images.*idx3", re.I),
+    "test_labels": re.compile(r"(t10k|test).*labels.*idx1", re.I),
+}
+
+
+def _idx_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, list[Path]] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file():
+            for role, pattern in _IDX_PATTERNS.items():
+                if pattern.search(p.name):
+                    found.setdefault(role, []).append(p)
+    for role, paths in found.items():
+        if len(paths) > 1:
+            raise DatasetError(f"{folder}: several files could be the {role.replace('_', ' ')} "
+                               f"({', '.join(p.name for p in paths)}); keep one IDX set a folder")
+    return {role: paths[0] for role, paths in found.items()}
+
+
+def _from_idx(folder: Path, files: dict[str, Path], test_fraction: float, seed: int
+              ) -> ImageSet:
+    if "train_images" not in files:
+        raise DatasetError(f"{folder}: IDX files found but no training images "
+                           "(train-images-idx3-ubyte)")
+    images = _check_images(read_idx(files["train_images"]), str(files["train_images"]))
+    labels = None
+    if "train_labels" in files:
+        labels = _labels(read_idx(files["train_labels"]), str(files["train_labels"]))
+        check_pair(images, labels, str(files["train_images"]), str(files["train_labels"]))
+    source = {"source": "idx", "path": str(folder)}
+    if "test_images" not in files:
+        names = [str(c) for c in range(int(labels.max()) + 1)] if labels is not None else []
+        return _split(folder.name, names, images, labels, test_fraction, seed, source)
+    test = _check_images(read_idx(files["test_images"]), str(files["test_images"]))
+    test_labels = None
+    if labels is not None and "test_labels" in files:
+        test_labels = _labels(read_idx(files["test_labels"]), str(files["test_labels"]))
+        check_pair(test, test_labels, str(files["test_images"]), str(files["test_labels"]))
+    elif labels is not None:
+        raise DatasetError(f"{folder}: training labels but no test labels (t10k-labels-idx1-ubyte)")
+    n_classes = int(max(labels.max(), test_labels.max())) + 1 if labels is not None else 0
+    return ImageSet(folder.name, [str(c) for c in range(n_classes)], images, labels, test,
+                    test_labels, source)
+
+
+def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
+                       channels: int | None, test_fraction: float, seed: int) -> ImageSet:
+    from PIL import Image, UnidentifiedImageError
+
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if subdirs:
+        files = [(f, i) for i, d in enumerate(subdirs) for f in sorted(d.rglob("*"))
+                 if f.suffix.lower() in IMAGE_SUFFIXES]
+        names = [d.name for d in subdirs]
+    else:
+        files = [(f, -1) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        names = []
+    if not files:
+        raise DatasetError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, "
+                           "in class sub-folders or in the folder itself)")
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    opened = []
+    for path, label in files:
+        try:
+            with Image.open(path) as img:
+                img.load()
+                opened.append((img.copy(), label, path))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DatasetError(f"{path}: not a readable image ({exc})") from None
+    if channels is None:
+        colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for img, _, _ in opened)
+        channels = 3 if colour else 1
+    if image_size is None:
+        sizes = {img.size for img, _, _ in opened}
+        if len(sizes) > 1:
+            raise DatasetError(f"{folder}: images have {len(sizes)} different sizes; give a "
+                               "common size (--image-size HxW)")
+        width, height = sizes.pop()
+    else:
+        height, width = (int(v) for v in image_size)
+    mode = "L" if channels == 1 else "RGB"
+    stack = np.stack([np.asarray(img.convert(mode).resize((width, height), Image.BILINEAR)
+                                 if img.size != (width, height) else img.convert(mode),
+                                 dtype=np.uint8) for img, _, _ in opened])
+    labels = np.array([label for _, label, _ in opened], dtype=np.int64) if names else None
+    source = {"source": "image folder", "path": str(folder), "channels": channels}
+    if labels is not None and len(np.unique(labels)) < len(names):
+        empty = [n for i, n in enumerate(names) if i not in set(labels.tolist())]
+        raise DatasetError(f"{folder}: class folder(s) without images: {', '.join(empty)}")
+    return _split(folder.name, names, stack, labels, test_fraction, seed, source)
