@@ -19,6 +19,7 @@ ESTIMATORS = [
     fc.ConvAutoencoder(**CONV, **SMALL),
     fc.AutoencoderKMeans(n_clusters=3, n_init=2, **DENSE, **SMALL),
     fc.AutoencoderGMM(n_clusters=3, **DENSE, **SMALL),
+    fc.AutoencoderUMAPGMM(n_clusters=3, n_neighbors=10, **DENSE, **SMALL),
     fc.ConvAutoencoderKMeans(n_clusters=3, n_init=2, **CONV, **SMALL),
     fc.ConvAutoencoderGMM(n_clusters=3, **CONV, **SMALL),
 ]
@@ -36,8 +37,9 @@ def test_scikit_learn_estimator_checks(estimator):
 
 
 def test_exported_from_package_root():
-    for name in ("AutoencoderKMeans", "AutoencoderGMM", "ConvAutoencoderKMeans",
-                 "ConvAutoencoderGMM", "DenseAutoencoder", "ConvAutoencoder",
+    for name in ("AutoencoderKMeans", "AutoencoderGMM", "AutoencoderUMAPGMM",
+                 "ConvAutoencoderKMeans", "ConvAutoencoderGMM", "DenseAutoencoder",
+                 "ConvAutoencoder",
                  "clustering_accuracy", "matched_confusion_matrix"):
         assert hasattr(fc, name)
 
@@ -108,3 +110,26 @@ def test_wrong_number_of_features_on_predict():
     est = fc.AutoencoderGMM(n_clusters=2, epochs=2, **DENSE).fit(x)
     with pytest.raises(ValueError, match="X has 5 features, but AutoencoderGMM is expecting 8"):
         est.predict(x[:, :5])
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    (dict(min_dist=-0.1), "'min_dist' parameter of AutoencoderUMAPGMM must be a float >= 0"),
+    (dict(n_neighbors=0), "'n_neighbors' parameter of AutoencoderUMAPGMM must be an int >= 1"),
+    (dict(n_components=1.5), "'n_components' parameter of AutoencoderUMAPGMM must be an int"),
+    (dict(covariance_type="round"), "'covariance_type' parameter of AutoencoderUMAPGMM"),
+])
+def test_umap_gmm_parameters_are_checked_before_training(params, message):
+    # A million epochs: were the check made after training, this test would not end.
+    est = fc.AutoencoderUMAPGMM(n_clusters=3, epochs=10**6, **DENSE, **params)
+    with pytest.raises(ValueError, match=message):
+        est.fit(np.random.default_rng(0).random((30, 8)))
+
+
+def test_umap_gmm_on_real_images_places_new_images_without_refitting(small_real):
+    (x, y), (xt, yt) = small_real
+    est = fc.AutoencoderUMAPGMM(n_clusters=10, epochs=10, random_state=0).fit(x)
+    fitted = est.umap_.embedding_.copy()
+    labels = est.predict(xt)
+    assert np.array_equal(est.umap_.embedding_, fitted)
+    assert fc.clustering_accuracy(yt, labels) > 0.4
+    assert est.predict_proba(xt).shape == (len(xt), 10)

@@ -77,3 +77,12 @@ def test_elbow_sweep_result(small_real):
     assert result.k == list(range(1, 9)) and len(result.sse) == 8
     assert result.best_k in result.k and result.seconds > 0
     assert set(result.to_json()) >= {"k", "sse", "n_init", "best_k", "seconds"}
+
+
+def test_result_for_a_k_does_not_depend_on_the_other_ks(small_real):
+    # So that a sweep split into tasks (one k a task) gives the same numbers.
+    (x, _), _ = small_real
+    together = km.kmeans_sweep(x, [3, 5, 8], n_init=3, seed=4, subsample=1000)
+    alone = km.kmeans_sweep(x, [5], n_init=3, seed=4, subsample=1000)
+    assert np.array_equal(together[5].centroids, alone[5].centroids)
+    assert together[5].sse == alone[5].sse

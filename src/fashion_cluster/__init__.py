@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 from .estimators import (  # noqa: E402
     AutoencoderGMM,
     AutoencoderKMeans,
+    AutoencoderUMAPGMM,
     ConvAutoencoder,
     ConvAutoencoderGMM,
     ConvAutoencoderKMeans,
@@ -19,6 +20,7 @@ from .metrics import clustering_accuracy, matched_confusion_matrix  # noqa: E402
 __all__ = [
     "AutoencoderGMM",
     "AutoencoderKMeans",
+    "AutoencoderUMAPGMM",
     "ConvAutoencoder",
     "ConvAutoencoderGMM",
     "ConvAutoencoderKMeans",

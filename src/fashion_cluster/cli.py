@@ -7,7 +7,12 @@
                           [--n-images N] [--device ...] [--data-dir DIR] [--quiet]
     fashion-cluster figures DIR
     fashion-cluster report DIR
+    fashion-cluster to-zarr PATH [--dataset ...]
+    fashion-cluster kmeans-zarr PATH --k K --out DIR [--scheduler ADDR | --workers N]
     fashion-cluster presets
+
+``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
+sweeps on a Dask cluster.
 
 Errors in input (bad data, bad preset, bad option, unusable output folder) print one
 line starting with ``error:`` and exit with status 2; an interrupted run exits with 130
@@ -17,6 +22,7 @@ and resumes when the same command is given again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -73,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--channels", type=int, choices=(1, 3), default=None,
                        help="image folders: 1 = grayscale, 3 = colour (default: from the images)")
 
+    def cluster(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                           help="run the sweeps on this Dask scheduler (tcp://HOST:PORT)")
+        group.add_argument("--workers", type=_positive_int, default=None,
+                           help="run the sweeps on a local Dask cluster of N workers")
+
     def common(p: argparse.ArgumentParser, device: bool = True) -> None:
         p.add_argument("--data-dir", type=Path, default=None,
                        help="folder with the four Fashion-MNIST files (default: search)")
@@ -90,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--k", type=_positive_int, default=None,
                      help="number of clusters (default: the preset's; 0 there means the knee)")
     dataset(run)
+    cluster(run)
     common(run)
 
     data = sub.add_parser("data", help="where the data is, verified; --fetch downloads it")
@@ -105,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     elbow.add_argument("--n-images", type=_positive_int, default=None,
                        help="use the first N training images (default: all)")
     dataset(elbow)
+    cluster(elbow)
     common(elbow)
 
     for name, text in (("figures", "redraw the figures of a finished run"),
@@ -112,6 +127,24 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("dir", type=Path, help="output folder of a run")
         p.add_argument("--quiet", action="store_true")
+
+    to_zarr = sub.add_parser("to-zarr", help="store a data set's training images as a zarr "
+                                              "array (for kmeans-zarr)")
+    to_zarr.add_argument("path", type=Path, help="the .zarr folder to write")
+    to_zarr.add_argument("--chunk-rows", type=_positive_int, default=10000)
+    dataset(to_zarr)
+    to_zarr.add_argument("--data-dir", type=Path, default=None)
+
+    big = sub.add_parser("kmeans-zarr", help="raw-pixel K-Means on a zarr array on disk, "
+                                             "streamed through a Dask cluster")
+    big.add_argument("path", type=Path, help="zarr array of shape (N, pixels)")
+    big.add_argument("--k", type=_positive_int, default=10)
+    big.add_argument("--seed", type=_seed, default=0)
+    big.add_argument("--max-iter", type=_positive_int, default=30)
+    big.add_argument("--memory-limit", default=None,
+                     help="memory limit of each local worker, e.g. 500MB")
+    big.add_argument("--out", type=Path, required=True, help="folder for kmeans_zarr.json")
+    cluster(big)
 
     sub.add_parser("presets", help="list the packaged presets")
     return parser
@@ -164,9 +197,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if changes:
         config = config.replace(**changes)
     out = args.out or Path("results") / config.name
-    metrics = run_study(config, out, device=args.device, data_root=args.data_dir, quiet=args.quiet)
+    with _runner(args) as runner:
+        metrics = run_study(config, out, device=args.device, data_root=args.data_dir,
+                            quiet=args.quiet, runner=runner)
     print(_summary_line(metrics, out))
     return 0
+
+
+@contextlib.contextmanager
+def _runner(args: argparse.Namespace):
+    """A Dask runner when --scheduler or --workers is given, else None (no Dask import)."""
+    if args.scheduler is None and args.workers is None:
+        yield None
+        return
+    from .distributed import DaskRunner, connect
+
+    client = connect(args.scheduler, args.workers)
+    try:
+        yield DaskRunner(client)
+    finally:
+        cluster = client.cluster if args.workers is not None else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _summary_line(metrics: dict, out: Path) -> str:
@@ -193,8 +246,9 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
                         channels=args.channels)
     x = data.x_train[: args.n_images] if args.n_images is not None else data.x_train
     ks = list(range(args.k_min, min(args.k_max, len(x)) + 1))
-    result = run_elbow(x, ks, args.n_init, args.seed, resolve_device(args.device),
-                       Reporter(args.quiet))
+    with _runner(args) as runner:
+        result = run_elbow(x, ks, args.n_init, args.seed, resolve_device(args.device),
+                           Reporter(args.quiet), runner)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "elbow.json", {**result.to_json(), "n_images": len(x),
                                          "seed": args.seed, "dataset": data.name})
@@ -219,6 +273,45 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_to_zarr(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .distributed import write_zarr
+
+    data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
+                        channels=args.channels)
+    write_zarr(data.train_images, args.path, args.chunk_rows)
+    print(f"{len(data.train_images):,} images written to {args.path}")
+    return 0
+
+
+def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
+    from .artifacts import write_arrays, write_json
+    from .distributed import DaskRunner, connect, fit_kmeans_out_of_core
+
+    if args.scheduler is None and args.workers is None:
+        args.workers = 2
+    if args.scheduler is None:
+        client = connect(workers=args.workers, memory_limit=args.memory_limit)
+    else:
+        client = connect(args.scheduler)
+    try:
+        where = DaskRunner(client).describe()
+        result = fit_kmeans_out_of_core(client, args.path, args.k, seed=args.seed,
+                                        max_iter=args.max_iter)
+    finally:
+        cluster = client.cluster if args.scheduler is None else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_arrays(args.out / "kmeans_zarr_centroids.npz", centroids=result.pop("centroids"))
+    write_json(args.out / "kmeans_zarr.json", {**result, "k": args.k, "path": str(args.path),
+                                               "cluster": where})
+    print(f"K-Means on {result['n_samples']:,} images in {result['chunks']} chunks: "
+          f"SSE {result['sse']:.1f}, {result['n_iter']} iterations, {result['seconds']:.1f} s")
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     from .config import available_presets
 
@@ -235,11 +328,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .artifacts import ArtifactError
     from .config import ConfigError
     from .data import DatasetError
+    from .distributed import ClusterError
     from .study import OutputError
     from .training import TrainingError
 
     handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
-                "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets}
+                "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
+                "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr}
     # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written
     # atomically, so either way the output folder stays valid and the run resumes.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -249,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted: finished stages and epochs are saved; run the same command "
               "again to resume", file=sys.stderr)
         return 130
-    except (DatasetError, ConfigError, OutputError, ArtifactError, TrainingError,
+    except (DatasetError, ConfigError, OutputError, ArtifactError, TrainingError, ClusterError,
             ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

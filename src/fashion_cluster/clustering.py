@@ -26,6 +26,8 @@ __all__ = [
     "find_knee",
     "fit_gmm",
     "fit_kmeans",
+    "fit_umap",
+    "fit_umap_gmm",
 ]
 
 
@@ -75,6 +77,7 @@ def elbow_sweep(
     seed: int = 0,
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
+    sweep: Callable[..., dict] | None = None,
     **kmeans_options,
 ) -> ElbowResult:
     """K-Means for every k in ``ks`` (best of ``n_init``), and the knee of the curve.
@@ -85,10 +88,13 @@ def elbow_sweep(
     ks : sequence of int
     progress : callable, optional
         Passed to :func:`fashion_cluster.kmeans.kmeans_sweep`.
+    sweep : callable, optional
+        Replaces :func:`fashion_cluster.kmeans.kmeans_sweep` (same signature), e.g. to run
+        it on a cluster (:meth:`fashion_cluster.distributed.DaskRunner.elbow`).
     """
     tic = time.perf_counter()
-    runs = km.kmeans_sweep(x, ks, n_init=n_init, seed=seed, device=device, progress=progress,
-                           **kmeans_options)
+    runs = (sweep or km.kmeans_sweep)(x, ks, n_init=n_init, seed=seed, device=device,
+                                      progress=progress, **kmeans_options)
     seconds = time.perf_counter() - tic
     k_values = sorted(runs)
     sse = [runs[k].sse for k in k_values]
@@ -161,3 +167,71 @@ def fit_gmm(x: np.ndarray, n_components: int, seed: int = 0, n_init: int = 1,
                             if issubclass(w.category, ConvergenceWarning)}),
     }
     return ClusterFit(gmm.means_.astype(np.float32), gmm.predict, labels, seconds, info, gmm)
+
+
+class _ExactNeighbours:
+    """UMAP's search-index interface over scikit-learn's exact nearest neighbours.
+
+    UMAP builds an approximate NN-descent index by default; in a fresh process its numba
+    compilation alone takes about a minute here, more than an exact search over 60,000
+    codes of 49 dimensions (a few seconds). UMAP's ``transform`` needs only ``query``.
+    """
+
+    _angular_trees = False
+
+    def __init__(self, neighbours):
+        self.neighbours = neighbours
+
+    def query(self, x: np.ndarray, k: int, epsilon: float | None = None):
+        distances, indices = self.neighbours.kneighbors(x, k)
+        return indices, distances.astype(np.float32)
+
+
+def fit_umap(x: np.ndarray, n_components: int, seed: int = 0, n_neighbors: int = 20,
+             min_dist: float = 0.0):
+    """UMAP of ``x`` to ``n_components`` dimensions on exact nearest neighbours.
+
+    Returns the fitted ``umap.UMAP`` (its ``transform`` places new data without
+    refitting) and the embedding of ``x``, shape (n_samples, n_components).
+    """
+    import umap
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(x, dtype=np.float32)
+    n_neighbors = max(1, min(n_neighbors, len(x) - 1))
+    neighbours = NearestNeighbors(n_neighbors=n_neighbors).fit(x)
+    distances, indices = neighbours.kneighbors(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", etc.
+        reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors,
+                            min_dist=min_dist, random_state=seed,
+                            precomputed_knn=(indices, distances, _ExactNeighbours(neighbours)))
+        embedding = reducer.fit_transform(x)
+    return reducer, embedding
+
+
+def fit_umap_gmm(x: np.ndarray, k: int, seed: int = 0, n_neighbors: int = 20,
+                 min_dist: float = 0.0, n_components: int | None = None,
+                 covariance_type: str = "full") -> ClusterFit:
+    """N2D-style manifold clustering: UMAP of ``x`` to ``n_components`` (default k)
+    dimensions, then a Gaussian mixture with ``k`` components.
+
+    New data are placed with the fitted UMAP's ``transform`` (never refitted) and
+    assigned by the mixture. After McConville et al., *N2D* (2019): ``min_dist = 0`` and
+    ``n_components`` = number of clusters are their settings.
+    """
+    tic = time.perf_counter()
+    reducer, embedding = fit_umap(x, n_components or k, seed=seed, n_neighbors=n_neighbors,
+                                  min_dist=min_dist)
+    n_neighbors = reducer.n_neighbors
+    gmm = fit_gmm(embedding, k, seed=seed, covariance_type=covariance_type)
+    seconds = time.perf_counter() - tic
+
+    def predict(data: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return gmm.predict(reducer.transform(np.asarray(data, dtype=np.float32)))
+
+    info = {**gmm.info, "umap": {"n_components": n_components or k, "n_neighbors": n_neighbors,
+                                 "min_dist": min_dist}}
+    return ClusterFit(gmm.centers, predict, gmm.labels, seconds, info, reducer)

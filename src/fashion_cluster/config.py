@@ -67,6 +67,39 @@ class AutoencoderConfig:
 
 
 @dataclass(frozen=True)
+class N2DConfig:
+    """UMAP settings of the N2D method; ``n_components`` = 0 means the number of clusters."""
+
+    n_neighbors: int = 20
+    min_dist: float = 0.0
+    n_components: int = 0
+
+
+@dataclass(frozen=True)
+class SimCLRConfig:
+    """Contrastive pre-training of the small CNN (SimCLR, Chen et al. 2020)."""
+
+    epochs: int = 8
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    temperature: float = 0.5
+    crop_min: float = 0.4
+    feature_dim: int = 512
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """The SCAN clustering step (Van Gansbeke et al. 2020) on frozen features."""
+
+    neighbours: int = 20
+    heads: int = 10
+    epochs: int = 30
+    entropy_weight: float = 5.0
+    views: int = 4
+    batch_size: int = 512
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     map_method: str = "umap"  # 2-D map of the test codes: "umap" or "tsne"
     map_points: int = 10000
@@ -85,6 +118,9 @@ class StudyConfig:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     dense_ae: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     conv_ae: AutoencoderConfig = field(default_factory=lambda: AutoencoderConfig(epochs=5))
+    n2d: N2DConfig = field(default_factory=N2DConfig)
+    simclr: SimCLRConfig = field(default_factory=SimCLRConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +147,9 @@ _SECTIONS = {
     "clustering": ClusteringConfig,
     "dense_ae": AutoencoderConfig,
     "conv_ae": AutoencoderConfig,
+    "n2d": N2DConfig,
+    "simclr": SimCLRConfig,
+    "scan": ScanConfig,
     "report": ReportConfig,
 }
 
@@ -119,6 +158,9 @@ _RANGES = {
     "n_train": (0, None), "n_test": (0, None), "k_min": (1, None), "k_max": (1, None),
     "n_init": (1, None), "k": (0, None), "gmm_n_init": (1, None), "epochs": (1, None),
     "batch_size": (1, None), "map_points": (10, None), "channels": (0, 3),
+    "n_neighbors": (2, None), "n_components": (0, None), "min_dist": (0, None),
+    "feature_dim": (1, None), "neighbours": (1, None), "heads": (1, None), "views": (0, None),
+    "entropy_weight": (0, None), "crop_min": (0.01, 1.0),
     "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
 }
 _CHOICES = {
@@ -149,7 +191,7 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
         if value < lo or (hi is not None and value > hi):
             bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
             raise ConfigError(f"{source}: {where} must be {bound}, got {value!r}")
-    if name == "learning_rate" and not value > 0:
+    if name in ("learning_rate", "temperature") and not value > 0:
         raise ConfigError(f"{source}: {where} must be > 0, got {value!r}")
     if name == "test_fraction" and not 0 < value < 1:
         raise ConfigError(f"{source}: {where} must be between 0 and 1, got {value!r}")

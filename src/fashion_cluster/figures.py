@@ -31,7 +31,9 @@ __all__ = [
 ]
 
 CMAP = "gray"
-FIGURES_VERSION = 1  # bump when a figure changes, so that old runs get redrawn
+NETWORK_TITLES = {"dense": "Dense autoencoder", "conv": "Convolutional autoencoder",
+                  "simclr": "Contrastive CNN (SimCLR)"}
+FIGURES_VERSION = 2  # bump when a figure changes, so that old runs get redrawn
 
 
 def _to_display(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -162,19 +164,23 @@ def autoencoder_rows(originals: np.ndarray, codes: np.ndarray, reconstructions: 
     return fig
 
 
-def loss_curves(loss: Sequence[float], val_loss: Sequence[float], title: str) -> Figure:
+def loss_curves(loss: Sequence[float], val_loss: Sequence[float], title: str,
+                loss_name: str = "mse") -> Figure:
     """Training and validation loss per epoch."""
     fig = Figure(figsize=(6.4, 4))
     ax = fig.subplots()
     epochs = np.arange(1, len(loss) + 1)
     ax.plot(epochs, loss, label="training", marker="o" if len(loss) < 20 else None, ms=3)
-    if val_loss is not None and any(v is not None for v in val_loss):
+    if val_loss is not None and any(v is not None and v == v for v in val_loss):
         val = np.array([np.nan if v is None else v for v in val_loss], dtype=float)
         ax.plot(epochs, val, label="validation (test set)", marker="o" if len(loss) < 20 else None,
                 ms=3)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("mean squared error")
-    ax.set_yscale("log")
+    if loss_name == "mse":
+        ax.set_ylabel("mean squared error")
+        ax.set_yscale("log")
+    else:
+        ax.set_ylabel(f"{loss_name} loss")
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3, which="both")
@@ -357,10 +363,15 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
         _save(elbow_curve(e["k"], e["sse"], e.get("best_k"), metrics.get("k")),
               figdir / "elbow.png", written)
 
-    for kind, ae in metrics.get("autoencoders", {}).items():
-        title = "Dense autoencoder" if kind == "dense" else "Convolutional autoencoder"
-        _save(loss_curves(ae["loss"], ae["val_loss"], f"{title}: loss per epoch"),
-              figdir / f"{kind}_ae_loss.png", written)
+    networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}
+    for kind, ae in networks.items():
+        title = NETWORK_TITLES.get(kind, kind)
+        name = "simclr" if kind == "simclr" else f"{kind}_ae"
+        _save(loss_curves(ae["loss"], ae["val_loss"], f"{title}: loss per epoch",
+                          ae.get("loss_function", "mse")),
+              figdir / f"{name}_loss.png", written)
+        if kind == "simclr":
+            continue
         try:
             codes = read_arrays(out / "codes" / f"{kind}_ae.npz")
         except ArtifactError:

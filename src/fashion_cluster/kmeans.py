@@ -76,7 +76,9 @@ def _chunk_rows(n_cols: int, device: torch.device) -> int:
     (in cache, and few enough blocks that Python overhead stays small) and is large on
     a GPU, where bigger products run closer to peak."""
     budget = 2**21 if device.type == "cpu" else 2**27
-    return max(1024, min(65536, budget // max(n_cols, 1)))
+    # At most 16,384 rows: a block is also copied to float64 (100 MB at 784 features).
+    most = 16384 if device.type == "cpu" else 65536
+    return max(1024, min(most, budget // max(n_cols, 1)))
 
 
 def _row_norms(x: torch.Tensor) -> torch.Tensor:
@@ -158,9 +160,6 @@ class _Batch:
     converged: torch.Tensor  # (n_runs,) bool
     sse: torch.Tensor | None = None  # (n_runs,) float64, of the last assignment
     n_iter: int = 0
-    labels: torch.Tensor | None = None  # (n, n_runs) int64, of the last assignment
-    sums: torch.Tensor | None = None  # (n_runs * k, d) float64
-    counts: torch.Tensor | None = None  # (n_runs * k,) float64
 
     @classmethod
     def start(cls, k: int, centroids: torch.Tensor) -> _Batch:
@@ -174,75 +173,71 @@ class _Batch:
 
 def _lloyd(x: torch.Tensor, batches: list[_Batch], tol: float, max_iter: int,
            progress: Callable[[int], None] | None = None) -> None:
-    """Lloyd iterations for several batches of runs, in place, until each converges.
+    """Lloyd iterations for each batch of runs, in place, until it converges.
 
-    Each iteration reads ``x`` once in row blocks; for every batch the distances are one
-    matrix product and the nearest centroid a reduction over k. Cluster sums are updated
-    only for the points whose cluster changed (after the first iteration, a few percent
-    of them), in float64 so that the running updates do not drift.
+    For a batch, one iteration is, per block of rows, one matrix product (distances to
+    all centroids of all its runs) and a reduction over k. Cluster sums are updated only
+    for the points whose cluster changed (after the first iteration, a few percent of
+    them), in float64 so that the running updates do not drift. Each batch is computed
+    on its own, with blocks sized by its own width, so its result does not depend on
+    which other k are in the sweep (a sweep split into tasks gives the same numbers).
     """
     x_norm = _row_norms(x)
-    rows = _chunk_rows(max(b.centroids.shape[0] * b.k for b in batches), x.device)
     for b in batches:
-        b.labels = None
-    active = [b for b in batches if not b.done]
-    for _ in range(max_iter):
-        if not active:
-            break
-        sse = [torch.zeros(b.centroids.shape[0], dtype=torch.float64, device=x.device)
-               for b in active]
-        changed = [0] * len(active)
-        fresh = [b.labels is None for b in active]
-        for b in active:
-            runs = b.centroids.shape[0]
-            if b.labels is None:
-                b.labels = torch.empty(len(x), runs, dtype=torch.int64, device=x.device)
-                b.sums = torch.zeros(runs * b.k, x.shape[1], dtype=torch.float64, device=x.device)
-                b.counts = torch.zeros(runs * b.k, dtype=torch.float64, device=x.device)
+        if not b.done:
+            _lloyd_batch(x, x_norm, b, tol, max_iter)
+        if progress is not None:
+            progress(1)
+
+
+def _lloyd_batch(x: torch.Tensor, x_norm: torch.Tensor, b: _Batch, tol: float,
+                 max_iter: int) -> None:
+    runs, k, d = b.centroids.shape
+    rows = _chunk_rows(runs * k, x.device)
+    offsets = torch.arange(runs, device=x.device) * k  # run r's clusters: r*k .. r*k+k-1
+    labels = torch.empty(len(x), runs, dtype=torch.int64, device=x.device)
+    sums = torch.zeros(runs * k, d, dtype=torch.float64, device=x.device)
+    counts = torch.zeros(runs * k, dtype=torch.float64, device=x.device)
+    for iteration in range(max_iter):
+        sse = torch.zeros(runs, dtype=torch.float64, device=x.device)
+        changed = 0
+        flat = b.centroids.reshape(-1, d)
+        c_norm = _row_norms(flat)
         for start in range(0, len(x), rows):
             xb = x[start : start + rows]
-            for i, b in enumerate(active):
-                runs, k, d = b.centroids.shape
-                flat = b.centroids.reshape(-1, d)
-                dist = torch.addmm(_row_norms(flat), xb, flat.T, alpha=-2)
-                best, label = dist.view(len(xb), runs, k).min(dim=2)
-                sse[i] += (best + x_norm[start : start + rows, None]).clamp_(min=0).sum(0).double()
-                label += torch.arange(runs, device=x.device) * k  # index into (runs * k)
-                old = b.labels[start : start + rows]
-                if fresh[i]:
-                    xb64 = xb.double()
-                    for r in range(runs):
-                        b.sums.index_add_(0, label[:, r], xb64)
-                    b.counts += torch.bincount(label.reshape(-1), minlength=runs * k)
-                else:
-                    moved = (label != old).nonzero()
-                    if len(moved):
-                        changed[i] += len(moved)
-                        pts = xb[moved[:, 0]].double()
-                        new_ids = label[moved[:, 0], moved[:, 1]]
-                        old_ids = old[moved[:, 0], moved[:, 1]]
-                        b.sums.index_add_(0, new_ids, pts).index_add_(0, old_ids, -pts)
-                        b.counts.index_add_(0, new_ids, torch.ones_like(pts[:, 0]))
-                        b.counts.index_add_(0, old_ids, -torch.ones_like(pts[:, 0]))
-                b.labels[start : start + rows] = label
-        for i, b in enumerate(active):
-            runs, k, d = b.centroids.shape
-            b.sse = sse[i]
-            b.n_iter += 1
-            # An empty cluster keeps its centroid (rare after k-means++).
-            means = torch.where(b.counts[:, None] > 0, b.sums / b.counts.clamp(min=1)[:, None],
-                                b.centroids.reshape(-1, d).double()).to(x.dtype).view(runs, k, d)
-            shift = ((means - b.centroids) ** 2).sum(dim=(1, 2))
-            b.centroids = torch.where(b.converged[:, None, None], b.centroids, means)
-            b.converged |= shift <= tol
-            if not fresh[i] and changed[i] == 0:
-                b.converged[:] = True
-        finished = [b for b in active if b.done]
-        if finished and progress is not None:
-            progress(len(finished))
-        active = [b for b in active if not b.done]
-    for b in batches:
-        b.labels = b.sums = b.counts = None
+            dist = torch.addmm(c_norm, xb, flat.T, alpha=-2)
+            best, label = dist.view(len(xb), runs, k).min(dim=2)
+            sse += (best + x_norm[start : start + rows, None]).clamp_(min=0).sum(0).double()
+            label += offsets
+            old = labels[start : start + rows]
+            if iteration == 0:
+                xb64 = xb.double()
+                for r in range(runs):
+                    sums.index_add_(0, label[:, r], xb64)
+                counts += torch.bincount(label.reshape(-1), minlength=runs * k)
+            else:
+                moved = (label != old).nonzero()
+                if len(moved):
+                    changed += len(moved)
+                    pts = xb[moved[:, 0]].double()
+                    new_ids = label[moved[:, 0], moved[:, 1]]
+                    old_ids = old[moved[:, 0], moved[:, 1]]
+                    sums.index_add_(0, new_ids, pts).index_add_(0, old_ids, -pts)
+                    ones = torch.ones_like(pts[:, 0])
+                    counts.index_add_(0, new_ids, ones).index_add_(0, old_ids, -ones)
+            labels[start : start + rows] = label
+        b.sse = sse
+        b.n_iter += 1
+        # An empty cluster keeps its centroid (rare after k-means++).
+        means = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None],
+                            flat.double()).to(x.dtype).view(runs, k, d)
+        shift = ((means - b.centroids) ** 2).sum(dim=(1, 2))
+        b.centroids = torch.where(b.converged[:, None, None], b.centroids, means)
+        b.converged |= shift <= tol
+        if iteration > 0 and changed == 0:
+            b.converged[:] = True
+        if b.done:
+            break
 
 
 def _full_space_means(x: torch.Tensor, z: torch.Tensor, centroids: list[torch.Tensor]
@@ -251,13 +246,12 @@ def _full_space_means(x: torch.Tensor, z: torch.Tensor, centroids: list[torch.Te
     sums = [torch.zeros(len(c), x.shape[1], dtype=torch.float64, device=x.device)
             for c in centroids]
     counts = [torch.zeros(len(c), dtype=torch.float64, device=x.device) for c in centroids]
-    norms = [_row_norms(c) for c in centroids]
-    rows = _chunk_rows(max(len(c) for c in centroids), x.device)
-    for start in range(0, len(x), rows):
-        zb, xb = z[start : start + rows], x[start : start + rows].double()
-        for c, c_norm, s, n in zip(centroids, norms, sums, counts, strict=True):
-            label = torch.addmm(c_norm, zb, c.T, alpha=-2).argmin(dim=1)
-            s.index_add_(0, label, xb)
+    for c, s, n in zip(centroids, sums, counts, strict=True):
+        c_norm = _row_norms(c)
+        rows = _chunk_rows(len(c), x.device)
+        for start in range(0, len(x), rows):
+            label = torch.addmm(c_norm, z[start : start + rows], c.T, alpha=-2).argmin(dim=1)
+            s.index_add_(0, label, x[start : start + rows].double())
             n += torch.bincount(label, minlength=len(c))
     return [torch.where(n[:, None] > 0, s / n.clamp(min=1)[:, None], 0).to(x.dtype)
             for s, n in zip(sums, counts, strict=True)]
@@ -357,17 +351,19 @@ def kmeans_sweep(
         raise ValueError(f"x must be 2-D (n_samples, n_features), got shape {tuple(xt.shape)}")
     if ks[-1] > len(xt):
         raise ValueError(f"k = {ks[-1]} is more than the number of samples ({len(xt)})")
-    generator = torch.Generator(device=dev)
-    generator.manual_seed(int(seed))
     done = _Progress(progress)
 
-    z, basis, mean_var = _principal_projection(xt, n_components, generator)
+    # Separate random streams for the shared sample and for each k, so that the result
+    # for a k does not depend on which other k are swept with it.
+    z, basis, mean_var = _principal_projection(xt, n_components, _generator(seed, 0, dev))
     abs_tol = tol * mean_var
-    batches = [_Batch.start(k, _kmeans_plus_plus(z, n_init, k, generator)) for k in ks]
+    batches = [_Batch.start(k, _kmeans_plus_plus(z, n_init, k, _generator(seed, k, dev)))
+               for k in ks]
 
     # Stage 1: every run, in the subspace, on a subsample.
     if subsample is not None and subsample < len(z):
-        pick = torch.randperm(len(z), generator=generator, device=dev)[:subsample]
+        pick = torch.randperm(len(z), generator=_generator(seed, -1, dev), device=dev)
+        pick = pick[:subsample]
         _lloyd(z[pick], batches, abs_tol * _SCREEN_TOL, max_iter, done)
         for i, b in enumerate(batches):
             keep = b.sse.argsort()[:_KEEP]
@@ -388,6 +384,14 @@ def kmeans_sweep(
         _, sse = _assign_tensor(xt, p.centroids[0])
         results[b.k] = KMeansRun(p.centroids[0].cpu().numpy(), sse, b.n_iter + p.n_iter)
     return results
+
+
+def _generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
+    """A generator for one independent stream of a seed (NumPy's SeedSequence mixing)."""
+    state = np.random.SeedSequence([int(seed), stream % 2**32]).generate_state(1)[0]
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(state))
+    return generator
 
 
 class _Progress:

@@ -1,10 +1,10 @@
 """The registry of clustering methods a run can include.
 
 A method clusters one *representation* of the images: ``raw`` (scaled pixels), ``dense``
-(the dense autoencoder's code) or ``conv`` (the convolutional autoencoder's code). It is
-fitted on the training set and assigns the test set with the fitted model. Adding a
-method is adding an entry here; the study, ``metrics.json`` and the report pick it up
-by name.
+(the dense autoencoder's code), ``conv`` (the convolutional autoencoder's code) or
+``simclr`` (the features of a contrastively trained CNN). It is fitted on the training
+set and assigns the test set with the fitted model. Adding a method is adding an entry
+here; the study, ``metrics.json`` and the report pick it up by name.
 """
 
 from __future__ import annotations
@@ -14,12 +14,54 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .clustering import ClusterFit, fit_gmm, fit_kmeans
-from .config import ClusteringConfig
+from .clustering import ClusterFit, fit_gmm, fit_kmeans, fit_umap_gmm
+from .config import StudyConfig
 
-__all__ = ["METHODS", "Method"]
+__all__ = ["METHODS", "FitInput", "Method", "SeedResult"]
 
-FitFn = Callable[[np.ndarray, int, int, ClusteringConfig, str], ClusterFit]
+
+@dataclass(frozen=True)
+class FitInput:
+    """What a method is fitted on.
+
+    Attributes
+    ----------
+    x : ndarray of shape (n_train, n_features)
+        The representation of the training images.
+    k : int
+        Number of clusters.
+    seed : int
+    config : StudyConfig
+        Methods read their own section of it.
+    device : str
+    images : ndarray of shape (n_train, n_pixels), optional
+        The scaled training images, for methods that look at pixels.
+    image_shape : tuple
+        Shape of one image: (H, W) or (H, W, C).
+    model : torch.nn.Module, optional
+        The network that produced the representation.
+    """
+
+    x: np.ndarray
+    k: int
+    seed: int
+    config: StudyConfig
+    device: str
+    images: np.ndarray | None = None
+    image_shape: tuple = ()
+    model: object = None
+
+
+@dataclass
+class SeedResult:
+    """The labels one fit of a method gave, for the seed sweep (no fitted model inside,
+    so that it travels cheaply from a cluster's worker)."""
+
+    seed: int
+    train_labels: np.ndarray
+    test_labels: np.ndarray
+    fit_seconds: float
+    info: dict
 
 
 @dataclass(frozen=True)
@@ -32,12 +74,14 @@ class Method:
         Key under ``methods`` in ``metrics.json``.
     title : str
         Human name for figures and the report.
-    representation : {"raw", "dense", "conv"}
+    representation : {"raw", "dense", "conv", "simclr"}
     fit : callable
-        ``fit(x_train, k, seed, clustering_config, device) -> ClusterFit``.
+        ``fit(FitInput) -> ClusterFit``; the fit's ``predict`` takes the representation
+        of new images.
     centers_decodable : bool
         The fitted centres live in the representation's space, so decoding them (or,
-        for ``raw``, reshaping them) gives images.
+        for ``raw``, reshaping them) gives images. Otherwise figures show the mean image
+        of each cluster's members.
     published : dict or None
         The study's published accuracy, ``{"train": ..., "test": ...}``.
     """
@@ -45,17 +89,45 @@ class Method:
     name: str
     title: str
     representation: str
-    fit: FitFn
+    fit: Callable[[FitInput], ClusterFit]
     centers_decodable: bool = True
     published: dict | None = None
 
 
-def _kmeans(x: np.ndarray, k: int, seed: int, cfg: ClusteringConfig, device: str) -> ClusterFit:
-    return fit_kmeans(x, k, n_init=cfg.n_init, seed=seed, device=device)
+def _kmeans(inp: FitInput) -> ClusterFit:
+    return fit_kmeans(inp.x, inp.k, n_init=inp.config.clustering.n_init, seed=inp.seed,
+                      device=inp.device)
 
 
-def _gmm(x: np.ndarray, k: int, seed: int, cfg: ClusteringConfig, device: str) -> ClusterFit:
-    return fit_gmm(x, k, seed=seed, n_init=cfg.gmm_n_init, covariance_type=cfg.gmm_covariance)
+def _gmm(inp: FitInput) -> ClusterFit:
+    cfg = inp.config.clustering
+    return fit_gmm(inp.x, inp.k, seed=inp.seed, n_init=cfg.gmm_n_init,
+                   covariance_type=cfg.gmm_covariance)
+
+
+def _n2d(inp: FitInput) -> ClusterFit:
+    cfg = inp.config.n2d
+    return fit_umap_gmm(inp.x, inp.k, seed=inp.seed, n_neighbors=cfg.n_neighbors,
+                        min_dist=cfg.min_dist, n_components=cfg.n_components or None,
+                        covariance_type=inp.config.clustering.gmm_covariance)
+
+
+def _normalised_kmeans(inp: FitInput) -> ClusterFit:
+    """K-Means on L2-normalised features (the usual way to cluster contrastive features)."""
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    fit = fit_kmeans(unit(inp.x), inp.k, n_init=inp.config.clustering.n_init, seed=inp.seed,
+                     device=inp.device)
+    inner = fit.predict
+    return ClusterFit(fit.centers, lambda data: inner(unit(data)), fit.labels,
+                      fit.fit_seconds, fit.info)
+
+
+def _scan(inp: FitInput) -> ClusterFit:
+    from .scan import fit_scan
+
+    return fit_scan(inp)
 
 
 METHODS: dict[str, Method] = {
@@ -68,5 +140,10 @@ METHODS: dict[str, Method] = {
         Method("ae_gmm", "Autoencoder + GMM", "dense", _gmm,
                published={"train": 0.5735, "test": 0.5761}),
         Method("conv_ae_kmeans", "Conv. autoencoder + K-Means", "conv", _kmeans),
+        Method("n2d", "Autoencoder + UMAP + GMM (N2D)", "dense", _n2d,
+               centers_decodable=False),
+        Method("simclr_kmeans", "Contrastive CNN + K-Means", "simclr", _normalised_kmeans,
+               centers_decodable=False),
+        Method("scan", "Contrastive CNN + SCAN", "simclr", _scan, centers_decodable=False),
     ]
 }

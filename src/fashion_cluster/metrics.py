@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 __all__ = [
     "clustering_accuracy",
     "contingency",
+    "cluster_sums",
     "internal_scores",
     "match_clusters",
     "matched_confusion_matrix",
@@ -151,15 +152,35 @@ def internal_scores(x: np.ndarray, labels: np.ndarray, seed: int = 0,
     from sklearn.metrics import silhouette_score
 
     labels = _as_labels(labels, "labels")
-    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    x = np.asarray(x).reshape(len(x), -1)
     sizes = np.bincount(labels)
     used = int((sizes > 0).sum())
     silhouette = None
     if 2 <= used < len(x):
-        size = min(sample_size, len(x))
-        silhouette = float(silhouette_score(x, labels, sample_size=size, random_state=seed))
-    sums = np.zeros((len(sizes), x.shape[1]))
-    np.add.at(sums, labels, x)
-    means = sums / np.maximum(sizes, 1)[:, None]
-    within = float(((x - means[labels]) ** 2).sum() / len(x))
+        rng = np.random.default_rng(seed)
+        pick = rng.choice(len(x), min(sample_size, len(x)), replace=False)
+        if len(np.unique(labels[pick])) >= 2:
+            silhouette = float(silhouette_score(x[pick].astype(np.float64), labels[pick]))
+    sums, squares = cluster_sums(x, labels, len(sizes))
+    # Within-cluster SSE = sum of squared norms - sum over clusters of n_c * |mean_c|^2.
+    between = (np.einsum("kd,kd->k", sums, sums) / np.maximum(sizes, 1)).sum()
+    within = float(max(squares - between, 0.0) / len(x))
     return {"silhouette": silhouette, "within_sse": within, "cluster_sizes": sizes.tolist()}
+
+
+def cluster_sums(x: np.ndarray, labels: np.ndarray, k: int, block: int = 8192
+                 ) -> tuple[np.ndarray, float]:
+    """Per-cluster sums of the rows of ``x`` (k, d) in float64, and the total squared norm.
+
+    Works block by block through one-hot products, so a float32 ``x`` is never copied
+    whole to float64 (60,000 x 784 would be 376 MB).
+    """
+    sums = np.zeros((k, x.shape[1]))
+    squares = 0.0
+    for start in range(0, len(x), block):
+        xb = np.asarray(x[start : start + block], dtype=np.float64)
+        one_hot = np.zeros((len(xb), k))
+        one_hot[np.arange(len(xb)), labels[start : start + block]] = 1.0
+        sums += one_hot.T @ xb
+        squares += float(np.einsum("nd,nd->", xb, xb))
+    return sums, squares

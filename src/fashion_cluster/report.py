@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .artifacts import atomic_path, read_json
+from .figures import NETWORK_TITLES
 
 __all__ = ["PUBLISHED", "build_context", "render_html", "render_markdown", "write_report"]
 
@@ -100,17 +101,21 @@ def build_context(out: str | Path) -> dict[str, Any]:
         })
 
     autoencoders = []
-    for kind, ae in metrics.get("autoencoders", {}).items():
+    networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}
+    for kind, ae in networks.items():
+        name = "simclr" if kind == "simclr" else f"{kind}_ae"
         autoencoders.append({
             "kind": kind,
-            "title": "Dense autoencoder" if kind == "dense" else "Convolutional autoencoder",
+            "title": NETWORK_TITLES.get(kind, kind),
+            "loss_function": ae.get("loss_function", "mse"),
             "parameters": ae.get("parameters"), "epochs": ae.get("epochs"),
             "batch_size": ae.get("batch_size"), "learning_rate": ae.get("learning_rate"),
             "final_loss": _num(ae["loss"][-1], 5) if ae.get("loss") else "–",
-            "final_val_loss": _num(ae["val_loss"][-1], 5) if ae.get("val_loss") else "–",
+            "final_val_loss": (_num(ae["val_loss"][-1], 5)
+                               if ae.get("val_loss") and ae["val_loss"][-1] is not None else "–"),
             "train_seconds": ae.get("train_seconds"), "summary": "\n".join(ae.get("summary", [])),
-            "loss_figure": fig(f"{kind}_ae_loss"),
-            "reconstructions": fig(f"{kind}_ae_reconstructions"),
+            "loss_figure": fig(f"{name}_loss"),
+            "reconstructions": fig(f"{name}_reconstructions"),
         })
 
     elbow = metrics.get("elbow")

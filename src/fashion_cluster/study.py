@@ -44,12 +44,13 @@ from .autoencoders import (
 )
 from .clustering import ElbowResult, elbow_sweep
 from .config import StudyConfig
+from .contrastive import SimCLREncoder, train_simclr
 from .data import stratified_subset
 from .datasets import ImageSet, load_dataset
 from .embedding import embed_2d
 from .kmeans import resolve_device
-from .methods import METHODS, Method
-from .metrics import internal_scores, match_clusters, score
+from .methods import METHODS, FitInput, Method, SeedResult
+from .metrics import cluster_sums, internal_scores, match_clusters, score
 from .progress import Reporter
 from .training import train_autoencoder
 
@@ -113,11 +114,14 @@ class Study:
     data : ImageSet
     device : "auto", "cpu" or "cuda"
     reporter : Reporter, optional
+    runner : fashion_cluster.distributed.DaskRunner, optional
+        Runs the elbow sweep and the seed sweeps as tasks on a Dask cluster.
     """
 
     def __init__(self, config: StudyConfig, out: str | Path, data: ImageSet,
-                 device: str = "auto", reporter: Reporter | None = None):
+                 device: str = "auto", reporter: Reporter | None = None, runner=None):
         self.config = config
+        self.runner = runner
         self.out = prepare_output(Path(out))
         self.data = data
         self.device = resolve_device(device)
@@ -169,28 +173,31 @@ class Study:
             self.log.info(f"elbow sweep: K-Means for k = {ks[0]}..{ks[-1]}, {cfg.n_init} "
                           f"initialisations each, on {len(self.data.x_train):,} images")
             result = run_elbow(self.data.x_train, ks, cfg.n_init, self.config.seed,
-                               self.device, self.log)
+                               self.device, self.log, self.runner)
             meta = {**result.to_json(), "key": key}
             write_json(path, meta)
             return meta, False
 
         return self._timed("elbow", compute)
 
-    def autoencoder(self, kind: str) -> dict:
-        """Train (or reuse) the ``dense`` or ``conv`` autoencoder and encode both splits.
+    def representation(self, kind: str) -> dict:
+        """Train (or reuse) the network of one representation and encode both splits.
 
-        Returns a dict with ``model``, ``train`` and ``test`` codes and the ``meta`` record.
+        ``kind`` is ``dense`` or ``conv`` (the study's autoencoders) or ``simclr`` (the
+        contrastive CNN). Returns a dict with ``model``, ``train`` and ``test`` codes and
+        the ``meta`` record.
         """
-        cfg = self.config.dense_ae if kind == "dense" else self.config.conv_ae
+        cfg = self._training_config(kind)
         model = self._build(kind)
-        key = self._key(stage="autoencoder", kind=kind, model=model.config,
+        key = self._key(stage="representation", kind=kind, model=model.config,
                         training=dataclasses.asdict(cfg))
-        weights = self.out / "models" / f"{kind}_ae.safetensors"
-        codes_path = self.out / "codes" / f"{kind}_ae.npz"
+        name = _artifact_name(kind)
+        weights = self.out / "models" / f"{name}.safetensors"
+        codes_path = self.out / "codes" / f"{name}.npz"
         n_train, n_test = len(self.data.x_train), len(self.data.x_test)
 
         def compute() -> tuple[dict, bool]:
-            meta = self._reuse(weights.with_suffix(".json"), key, f"{kind} autoencoder")
+            meta = self._reuse(weights.with_suffix(".json"), key, _TITLES[kind])
             if meta is not None:
                 try:
                     trained = load_model(weights, self.device)
@@ -198,45 +205,68 @@ class Study:
                                                      "test": (n_test, None)})
                     return {"model": trained, **codes, "meta": meta}, True
                 except ArtifactError as exc:
-                    self.log.warn(f"{exc}; retraining the {kind} autoencoder")
+                    self.log.warn(f"{exc}; training the {_TITLES[kind]} again")
             return self._train(kind, model, cfg, key, weights, codes_path), False
 
-        return self._timed(f"{kind}_ae", compute)
+        return self._timed(name, compute)
+
+    def _training_config(self, kind: str):
+        return {"dense": self.config.dense_ae, "conv": self.config.conv_ae,
+                "simclr": self.config.simclr}[kind]
 
     def _build(self, kind: str) -> torch.nn.Module:
         # Weights are initialised from the run's seed without touching torch's global RNG.
+        shape = self.data.image_shape
+        channels_first = (shape[2] if len(shape) == 3 else 1, shape[0], shape[1])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
             if kind == "dense":
-                return DenseAutoencoder(input_dim=int(np.prod(self.data.image_shape)))
-            shape = self.data.image_shape
-            channels = shape[2] if len(shape) == 3 else 1
-            return ConvAutoencoder(image_shape=(channels, shape[0], shape[1]))
+                return DenseAutoencoder(input_dim=int(np.prod(shape)))
+            if kind == "conv":
+                return ConvAutoencoder(image_shape=channels_first)
+            return SimCLREncoder(image_shape=channels_first,
+                                 feature_dim=self.config.simclr.feature_dim)
 
     def _train(self, kind: str, model: torch.nn.Module, cfg, key: str, weights: Path,
                codes_path: Path) -> dict:
         model = model.to(self.device)
-        checkpoint = self.out / "checkpoints" / f"{kind}_ae.safetensors"
-        title = "dense autoencoder" if kind == "dense" else "conv. autoencoder"
+        name = _artifact_name(kind)
+        checkpoint = self.out / "checkpoints" / f"{name}.safetensors"
+        title = _TITLES[kind]
         self.log.info(f"{title}: {sum(p.numel() for p in model.parameters()):,} parameters, "
                       f"{cfg.epochs} epochs, batch {cfg.batch_size}, on {self.device.type}")
-        with self.log.bar(cfg.epochs, f"training {title}", unit="epoch") as bar:
+        with self.log.bar(cfg.epochs, f"training the {title}", unit="epoch") as bar:
             def progress(epoch: int, epochs: int, history) -> None:
                 bar.update(epoch - bar.n)
-                bar.set_postfix_str(f"loss {history.loss[-1]:.4f} val {history.val_loss[-1]:.4f}")
+                val = history.val_loss[-1]
+                bar.set_postfix_str(f"loss {history.loss[-1]:.4f}"
+                                    + (f" val {val:.4f}" if val == val else ""))
 
-            history = train_autoencoder(
-                model, self.data.x_train, self.data.x_test, epochs=cfg.epochs,
-                batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                seed=self.config.seed, checkpoint=checkpoint, progress=progress)
+            if kind == "simclr":
+                history = train_simclr(
+                    model, self.data.x_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                    learning_rate=cfg.learning_rate, temperature=cfg.temperature,
+                    crop_min=cfg.crop_min, seed=self.config.seed, checkpoint=checkpoint,
+                    progress=progress)
+                training = {"optimizer": "Adam (one-cycle)", "loss_function": "nt-xent",
+                            "temperature": cfg.temperature, "crop_min": cfg.crop_min}
+            else:
+                history = train_autoencoder(
+                    model, self.data.x_train, self.data.x_test, epochs=cfg.epochs,
+                    batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                    seed=self.config.seed, checkpoint=checkpoint, progress=progress)
+                training = {"optimizer": "Adam", "loss_function": "mse"}
         codes = {"train": encode(model, self.data.x_train), "test": encode(model, self.data.x_test)}
-        examples = _one_per_class(self.data.test_labels, len(self.data.x_test))
-        originals = self.data.x_test[examples]
-        write_arrays(codes_path, **codes, example_index=examples, example_originals=originals,
-                     example_codes=codes["test"][examples],
-                     example_reconstructions=reconstruct(model, originals))
+        arrays = dict(codes)
+        if kind != "simclr":
+            examples = _one_per_class(self.data.test_labels, len(self.data.x_test))
+            originals = self.data.x_test[examples]
+            arrays.update(example_index=examples, example_originals=originals,
+                          example_codes=codes["test"][examples],
+                          example_reconstructions=reconstruct(model, originals))
+        write_arrays(codes_path, **arrays)
         meta = {"key": key, "kind": kind, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                "learning_rate": cfg.learning_rate, "optimizer": "Adam", "loss_function": "mse",
+                "learning_rate": cfg.learning_rate, **training,
                 **dataclasses.asdict(history), "train_seconds": history.train_seconds,
                 "summary": summary(model).splitlines()}
         save_model(model, weights, extra=meta)
@@ -273,7 +303,11 @@ class Study:
         device = self.device.type
         self.log.info(f"{method.title}: k = {k}, fitting on {x_train.shape[0]:,} x "
                       f"{x_train.shape[1]}")
-        fit = method.fit(x_train, k, self.config.seed, cfg, device)
+        def fit_input(seed: int) -> FitInput:
+            return FitInput(x_train, k, seed, self.config, device, self.data.x_train,
+                            self.data.image_shape, rep["model"] if rep is not None else None)
+
+        fit = method.fit(fit_input(self.config.seed))
         tic = time.perf_counter()
         test_labels = fit.predict(x_test)
         predict_seconds = time.perf_counter() - tic
@@ -288,18 +322,32 @@ class Study:
 
         sweep = []
         seeds = list(cfg.sweep_seeds)
+        main = SeedResult(self.config.seed, fit.labels, test_labels, fit.fit_seconds, fit.info)
+        others = [s for s in seeds if s != self.config.seed]
+        if self.runner is not None:
+            done = {r.seed: r for r in self.runner.seeds(method.name, fit_input(self.config.seed),
+                                                         x_test, others)}
+
+            def refit(seed: int) -> SeedResult:
+                return done[seed]
+        else:
+            def refit(seed: int) -> SeedResult:
+                other = method.fit(fit_input(seed))
+                return SeedResult(seed, other.labels, other.predict(x_test), other.fit_seconds,
+                                  other.info)
+
         with self.log.bar(len(seeds), f"{method.title}: seed sweep", unit="seed") as bar:
             for seed in seeds:
-                run = fit if seed == self.config.seed else method.fit(x_train, k, seed, cfg, device)
+                run = main if seed == self.config.seed else refit(seed)
                 entry = {"seed": seed, "fit_seconds": run.fit_seconds,
                          **{k_: v for k_, v in run.info.items() if k_ in ("sse", "converged")}}
-                run_test = test_labels if run is fit else run.predict(x_test)
+                run_test = run.test_labels
                 if self.data.labelled:
-                    entry["train"] = _brief(score(self.data.train_labels, run.labels))
+                    entry["train"] = _brief(score(self.data.train_labels, run.train_labels))
                     entry["test"] = _brief(score(self.data.test_labels, run_test))
                 else:
                     entry["train"] = {"silhouette": internal_scores(
-                        x_train, run.labels, seed)["silhouette"]}
+                        x_train, run.train_labels, seed)["silhouette"]}
                     entry["test"] = {"silhouette": internal_scores(
                         x_test, run_test, seed)["silhouette"]}
                 sweep.append(entry)
@@ -368,7 +416,8 @@ class Study:
             k_source = "default (the elbow curve has no knee)"
         self._check_feasible(k, methods)
         needed = {m.representation for m in methods} - {"raw"}
-        reps = {kind: self.autoencoder(kind) for kind in ("dense", "conv") if kind in needed}
+        reps = {kind: self.representation(kind) for kind in ("dense", "conv", "simclr")
+                if kind in needed}
         results = {m.name: self.method(m, k, reps) for m in methods}
         if len(self.data.x_test) >= 3:
             self.maps(reps, methods)
@@ -406,10 +455,12 @@ class Study:
         }
         if elbow is not None:
             metrics["elbow"] = {key: v for key, v in elbow.items() if key != "key"}
-        metrics["autoencoders"] = {
-            kind: {key: v for key, v in rep["meta"].items() if key != "key"}
-            for kind, rep in reps.items()
-        }
+        records = {kind: {key: v for key, v in rep["meta"].items() if key != "key"}
+                   for kind, rep in reps.items()}
+        metrics["autoencoders"] = {kind: r for kind, r in records.items()
+                                   if kind in ("dense", "conv")}
+        if "simclr" in records:
+            metrics["representations"] = {"simclr": records["simclr"]}
         metrics["methods"] = {}
         for m in methods:
             res = results[m.name]
@@ -430,12 +481,22 @@ class Study:
         return metrics
 
 
+_TITLES = {"dense": "dense autoencoder", "conv": "convolutional autoencoder",
+           "simclr": "contrastive CNN (SimCLR)"}
+
+
+def _artifact_name(kind: str) -> str:
+    return "simclr" if kind == "simclr" else f"{kind}_ae"
+
+
 def run_elbow(x: np.ndarray, ks: list[int], n_init: int, seed: int, device: torch.device,
-              log: Reporter) -> ElbowResult:
-    """The elbow sweep with a progress bar; shared by ``run`` and ``elbow``."""
+              log: Reporter, runner=None) -> ElbowResult:
+    """The elbow sweep with a progress bar (on a cluster when given a runner); shared by
+    ``run`` and ``elbow``."""
     with log.bar(3 * len(ks), "elbow sweep (k x init)", unit="step") as bar:
         return elbow_sweep(x, ks, n_init=n_init, seed=seed, device=device,
-                           progress=lambda done: bar.update(done - bar.n))
+                           progress=lambda done: bar.update(done - bar.n),
+                           sweep=runner.elbow if runner is not None else None)
 
 
 def _brief(scores: dict) -> dict:
@@ -481,8 +542,7 @@ def _class_samples(images: np.ndarray, labels: np.ndarray | None, per_class: int
 
 def _member_means(x: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """Mean image of each cluster's members, shape (k, n_features)."""
-    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, x)
+    sums, _ = cluster_sums(x, labels, k)
     counts = np.bincount(labels, minlength=k)[:, None]
     return (sums / np.maximum(counts, 1)).astype(np.float32)
 
@@ -499,8 +559,11 @@ def _gallery(labels: np.ndarray, k: int, per_cluster: int, seed: int) -> np.ndar
 
 
 def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
-              data_root: str | Path | None = None, quiet: bool = False) -> dict:
+              data_root: str | Path | None = None, quiet: bool = False, runner=None) -> dict:
     """Load the data, run every stage into ``out`` and draw the figures and report.
+
+    ``runner`` (a :class:`fashion_cluster.distributed.DaskRunner`) runs the sweeps on a
+    Dask cluster.
 
     Returns
     -------
@@ -511,7 +574,7 @@ def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
 
     log = Reporter(quiet=quiet)
     data = load_study_data(config, data_root)
-    study = Study(config, out, data, device=device, reporter=log)
+    study = Study(config, out, data, device=device, reporter=log, runner=runner)
     metrics = study.run()
     tic = time.perf_counter()
     figures.draw_all(study.out, reporter=log)

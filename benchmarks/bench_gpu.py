@@ -1,0 +1,64 @@
+"""The CUDA paths, when a GPU is there: the elbow sweep, autoencoder training, a quick run.
+
+    python benchmarks/bench_gpu.py
+
+Prints the elbow sweep's time and SSE per k on the GPU (k = 1..25, 10 initialisations,
+60,000 images), the seconds per epoch of the dense and convolutional autoencoders, and
+runs the quick preset end to end with ``--device cuda``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from common import fashion_train, median, table
+
+from fashion_cluster.autoencoders import ConvAutoencoder, DenseAutoencoder
+from fashion_cluster.kmeans import kmeans_sweep
+from fashion_cluster.training import train_autoencoder
+
+
+def main() -> None:
+    if not torch.cuda.is_available():
+        sys.exit("no CUDA device: nothing to measure")
+    print(f"# {torch.cuda.get_device_name(0)}, torch {torch.__version__}\n", flush=True)
+    x = fashion_train()
+    ks = list(range(1, 26))
+    times = []
+    for _ in range(3):
+        torch.cuda.synchronize()
+        tic = time.perf_counter()
+        runs = kmeans_sweep(x, ks, n_init=10, seed=0, device="cuda")
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - tic)
+    print(f"elbow sweep on the GPU: {', '.join(f'{t:.1f}' for t in times)} s "
+          f"(median {median(times):.1f} s; the first includes CUDA start-up)")
+    print(table(["k", "SSE"], [[k, f"{runs[k].sse:,.0f}"] for k in ks]))
+
+    rows = []
+    for name, model, epochs in (("dense autoencoder", DenseAutoencoder(), 5),
+                                ("conv. autoencoder", ConvAutoencoder(), 3)):
+        history = train_autoencoder(model.cuda(), x, epochs=epochs, batch_size=256)
+        rows.append([name, f"{median(history.epoch_seconds[1:]):.2f}",
+                     f"{history.loss[-1]:.4f}"])
+    print()
+    print(table(["network (batch 256, 60,000 images)", "s / epoch on the GPU", "loss"], rows))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tic = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "fashion_cluster.cli", "run", "--preset",
+                               "quick", "--device", "cuda", "--out", tmp, "--quiet"],
+                              capture_output=True, text=True)
+        print(f"\nquick preset with --device cuda: exit {done.returncode}, "
+              f"{time.perf_counter() - tic:.0f} s")
+        print(done.stdout[-1500:], done.stderr[-1500:])
+    np.set_printoptions(precision=3)
+
+
+if __name__ == "__main__":
+    main()

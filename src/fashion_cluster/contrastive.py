@@ -1,0 +1,187 @@
+"""A small CNN trained contrastively (SimCLR), whose features cluster far better than pixels.
+
+SimCLR (Chen et al., 2020): two random augmentations of each image go through the
+encoder and a projection head; the NT-Xent loss pulls the two views of an image together
+and pushes the other images of the batch away. The encoder learns what stays the same
+under crops, flips and lighting changes, which is close to what makes a garment a
+garment. The head is thrown away after training; the encoder's features are the
+representation.
+
+The encoder is sized for a CPU: two strided convolutions and one dense layer (a 60,000
+image pass took 26 s on the 2-core machine, against 80-220 s for stacks of full-resolution
+3x3 convolutions). Augmentations are batched tensor operations (``affine_grid`` /
+``grid_sample``) drawn from an explicit generator, so training is reproducible and, with
+a checkpoint after every epoch, resumable exactly like the autoencoders'.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .training import Checkpoint, History, check_finite
+
+__all__ = ["SimCLREncoder", "augment", "nt_xent", "train_simclr"]
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
+            shift: float = 0.15, jitter: float = 0.4, noise: float = 0.05) -> torch.Tensor:
+    """Random views of a batch of images of shape (B, C, H, W) with values in [0, 1].
+
+    Random resized crop (area ``crop_min``..1, aspect 3/4..4/3, plus a shift of up to
+    ``shift``), horizontal flip (p = 0.5), brightness / contrast jitter (``jitter``) and
+    Gaussian noise (``noise``).
+    """
+    b, dev = len(x), x.device
+
+    def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return torch.rand(*shape or (b,), generator=generator, device=dev) * (hi - lo) + lo
+
+    scale = uniform(crop_min, 1.0).sqrt()
+    aspect = torch.exp(uniform(math.log(3 / 4), math.log(4 / 3)))
+    sx = (scale * aspect.sqrt()).clamp(max=1.0)
+    sy = (scale / aspect.sqrt()).clamp(max=1.0)
+    tx = uniform(-1, 1) * (1 - sx + shift)
+    ty = uniform(-1, 1) * (1 - sy + shift)
+    flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(b, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2] = sx * flip, tx
+    theta[:, 1, 1], theta[:, 1, 2] = sy, ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, align_corners=False)
+    contrast = 1 + uniform(-jitter, jitter, b, 1, 1, 1)
+    brightness = uniform(-jitter / 2, jitter / 2, b, 1, 1, 1)
+    mean = out.mean(dim=(2, 3), keepdim=True)
+    out = (out - mean) * contrast + mean + brightness * (out > 0.02).float()
+    out = out + noise * torch.randn(out.shape, generator=generator, device=dev)
+    return out.clamp_(0, 1)
+
+
+class SimCLREncoder(nn.Module):
+    """Conv 5x5 (32, stride 2) - Conv 3x3 (64, stride 2) - dense (``feature_dim``),
+    each followed by batch norm and ReLU.
+
+    Takes flattened images ``(N, H*W*C)`` in [0, 1] (pixel-major, as the autoencoders) and
+    returns features ``(N, feature_dim)``.
+    """
+
+    def __init__(self, image_shape: Sequence[int] = (1, 28, 28), feature_dim: int = 512):
+        super().__init__()
+        channels, height, width = (int(v) for v in image_shape)
+        self.config = {"image_shape": [channels, height, width], "feature_dim": int(feature_dim)}
+        h, w = (height + 1) // 2, (width + 1) // 2  # stride 2, padding 2, kernel 5
+        h, w = (h + 1) // 2, (w + 1) // 2  # stride 2, padding 1, kernel 3
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 32, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64 * h * w, feature_dim, bias=False), nn.BatchNorm1d(feature_dim), nn.ReLU(),
+        )
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """Flattened images as an (N, C, H, W) batch."""
+        c, h, w = self.config["image_shape"]
+        return x.reshape(len(x), h, w, c).permute(0, 3, 1, 2)
+
+    def forward_images(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.images(x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+
+def projection_head(feature_dim: int = 512) -> nn.Module:
+    """The SimCLR projection head (discarded after training)."""
+    return nn.Sequential(nn.Linear(feature_dim, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
+                         nn.Linear(256, 64))
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's normalised temperature-scaled cross entropy for two batches of views."""
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n = len(z1)
+    logits = z @ z.T / temperature
+    logits.fill_diagonal_(float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(logits, targets)
+
+
+def train_simclr(
+    encoder: SimCLREncoder,
+    x: np.ndarray,
+    *,
+    epochs: int = 8,
+    batch_size: int = 512,
+    learning_rate: float = 1e-3,
+    temperature: float = 0.5,
+    crop_min: float = 0.4,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    progress: Callable[[int, int, History], None] | None = None,
+) -> History:
+    """Train ``encoder`` (in place) with SimCLR on images ``x`` of shape (N, H*W*C).
+
+    Adam with weight decay 1e-6 and a one-cycle learning-rate schedule (5% warm-up);
+    incomplete last batches are dropped. The history's ``loss`` is the mean NT-Xent loss
+    per epoch. Checkpointed after every epoch (see :class:`fashion_cluster.training.Checkpoint`).
+    """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    device = next(encoder.parameters()).device
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+    n = len(xt)
+    batch_size = min(batch_size, n)
+    steps = n // batch_size
+    if steps < 1 or batch_size < 2:
+        raise ValueError(f"SimCLR needs at least 2 images a batch, got {n} images")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = projection_head(encoder.config["feature_dim"]).to(device)
+    both = nn.ModuleDict({"encoder": encoder, "head": head})
+    optimizer = torch.optim.Adam(both.parameters(), lr=learning_rate, weight_decay=1e-6)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate,
+                                                    total_steps=epochs * steps, pct_start=0.05)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    ckpt = Checkpoint(checkpoint, {"model": "SimCLREncoder", "config": encoder.config, "n": n,
+                                   "epochs": epochs, "batch_size": batch_size,
+                                   "lr": learning_rate, "temperature": temperature,
+                                   "crop_min": crop_min, "seed": seed, "device": device.type})
+    start, history = ckpt.load(both, optimizer, generator, scheduler)
+    both.train()
+    for epoch in range(start, epochs):
+        tic = time.perf_counter()
+        order = torch.randperm(n, generator=generator, device=device)
+        total = 0.0
+        for step in range(steps):
+            batch = encoder.images(xt[order[step * batch_size : (step + 1) * batch_size]])
+            views = torch.cat([augment(batch, generator, crop_min),
+                               augment(batch, generator, crop_min)])
+            z = head(encoder.forward_images(views))
+            loss = nt_xent(z[: len(batch)], z[len(batch) :], temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += float(loss.detach())
+        check_finite(total / steps, epoch + 1)
+        history.loss.append(total / steps)
+        history.val_loss.append(float("nan"))
+        history.epoch_seconds.append(time.perf_counter() - tic)
+        ckpt.save(both, optimizer, generator, epoch + 1, history, scheduler)
+        if progress is not None:
+            progress(epoch + 1, epochs, history)
+    encoder.eval()
+    return history

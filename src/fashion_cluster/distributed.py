@@ -1,0 +1,216 @@
+"""The study's sweeps, and raw-pixel K-Means bigger than memory, on a Dask cluster.
+
+Nothing here is imported unless a run asks for a cluster (``--scheduler`` or
+``--workers``), so Dask is an optional dependency.
+
+What is distributed:
+
+- the **elbow sweep**: one task per k (a k's initialisations run together, as they do
+  locally); the result for a k does not depend on the other k of its task
+  (:func:`fashion_cluster.kmeans.kmeans_sweep`), so the sweep gives the same numbers;
+- the **seed sweeps** of every method: one task per seed;
+- **raw-pixel K-Means on a chunked on-disk array** (zarr): dask-ml's k-means|| reads the
+  chunks on the workers at every iteration and never holds the whole set anywhere.
+
+Tasks run with the driver's torch thread count (``task_threads``), because float results
+differ in the last bits between thread counts; with it, a cluster run reproduces the
+local run. Failed tasks (a worker that dies, say) are retried on other workers. The
+autoencoders are trained where the run is started (on its GPU if it has one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "ClusterError",
+    "DaskRunner",
+    "connect",
+    "fit_kmeans_out_of_core",
+    "write_zarr",
+]
+
+RETRIES = 3
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be reached or used; the message says which and why."""
+
+
+def connect(scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0,
+            memory_limit: str | None = None):
+    """A ``dask.distributed.Client``: to ``scheduler``, or to a new local cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    workers : int, optional
+        Start a ``LocalCluster`` of this many single-threaded worker processes on
+        127.0.0.1 instead.
+    timeout : float
+        Seconds to wait for the scheduler before giving up with :class:`ClusterError`.
+    memory_limit : str, optional
+        Memory limit of each local worker (e.g. ``"500MB"``).
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if (scheduler is None) == (workers is None):
+        raise ValueError("give either a scheduler address or a number of local workers")
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within "
+                               f"{timeout:.0f} s ({type(exc).__name__}: {exc})") from None
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None,
+                           memory_limit=memory_limit or "auto")
+    return Client(cluster)
+
+
+# ------------------------------------------------------------------------ tasks
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def _sweep_task(x: np.ndarray, k: int, n_init: int, seed: int, threads: int, options: dict):
+    from .kmeans import kmeans_sweep
+
+    _threads(threads)
+    return kmeans_sweep(x, [k], n_init=n_init, seed=seed, device="cpu", **options)[k]
+
+
+def _seed_task(method_name: str, light, arrays: dict, seed: int, threads: int):
+    """Fit one method with one seed; the arrays come separately (scattered once).
+
+    Returns a :class:`fashion_cluster.methods.SeedResult`.
+    """
+    import dataclasses
+
+    from .methods import METHODS, SeedResult
+
+    _threads(threads)
+    inp = dataclasses.replace(light, x=arrays["x"], images=arrays["images"], seed=seed)
+    fit = METHODS[method_name].fit(inp)
+    return SeedResult(seed, np.asarray(fit.labels), np.asarray(fit.predict(arrays["test"])),
+                      fit.fit_seconds, fit.info)
+
+
+class DaskRunner:
+    """Runs the study's sweeps as tasks on a Dask client.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client
+    task_threads : int, optional
+        torch threads in each task; defaults to this process's count, which makes the
+        results identical to a local run.
+    """
+
+    def __init__(self, client, task_threads: int | None = None):
+        import torch
+
+        self.client = client
+        self.task_threads = task_threads or torch.get_num_threads()
+
+    def describe(self) -> dict:
+        info = self.client.scheduler_info()
+        return {"scheduler": self.client.scheduler.address,
+                "workers": len(info.get("workers", {})), "task_threads": self.task_threads}
+
+    def _gather(self, futures):
+        from dask.distributed import CancelledError
+
+        try:
+            return self.client.gather(futures)
+        except (CancelledError, OSError) as exc:
+            raise ClusterError(f"the Dask cluster failed during the sweep ({exc})") from None
+
+    def elbow(self, x: np.ndarray, ks: Sequence[int], n_init: int = 10, seed: int = 0,
+              device: str = "cpu", progress=None, **options) -> dict:
+        """:func:`fashion_cluster.kmeans.kmeans_sweep` with one task per k (on CPU)."""
+        from dask.distributed import as_completed
+
+        shared = self.client.scatter(x, broadcast=True)
+        futures = [self.client.submit(_sweep_task, shared, int(k), n_init, seed,
+                                      self.task_threads, options, pure=False, retries=RETRIES)
+                   for k in ks]
+        for done, _ in enumerate(as_completed(futures), 1):
+            if progress is not None:
+                progress(3 * done)
+        return dict(zip((int(k) for k in ks), self._gather(futures), strict=True))
+
+    def seeds(self, method_name: str, inp, x_test: np.ndarray, seeds: Sequence[int]) -> list:
+        """Fit ``method_name`` once per seed, one task per seed."""
+        import dataclasses
+
+        if not seeds:
+            return []
+        arrays = self.client.scatter({"x": inp.x, "images": inp.images, "test": x_test},
+                                     broadcast=True)
+        light = dataclasses.replace(inp, x=None, images=None)
+        futures = [self.client.submit(_seed_task, method_name, light, arrays, int(seed),
+                                      self.task_threads, pure=False, retries=RETRIES)
+                   for seed in seeds]
+        return self._gather(futures)
+
+
+# ------------------------------------------------------- bigger than memory
+
+
+def write_zarr(images: np.ndarray, path: str | Path, chunk_rows: int = 10000) -> Path:
+    """Store an image stack as a zarr array of shape (N, pixels), chunked by rows."""
+    import zarr
+
+    path = Path(path)
+    flat = np.asarray(images).reshape(len(images), -1)
+    store = zarr.open_array(str(path), mode="w", shape=flat.shape, dtype=flat.dtype,
+                            chunks=(min(chunk_rows, len(flat)), flat.shape[1]))
+    store[:] = flat
+    return path
+
+
+def fit_kmeans_out_of_core(client, path: str | Path, k: int, seed: int = 0,
+                           max_iter: int = 30, tol: float = 1e-4) -> dict:
+    """K-Means (dask-ml, k-means|| initialisation) on a zarr array of pixels on disk.
+
+    The array (N, pixels) of uint8 or float is scaled to [0, 1] chunk by chunk on the
+    workers (uint8 by 1/255, as the study); every Lloyd iteration streams the chunks
+    again, so no process ever holds more than a few chunks.
+
+    Returns
+    -------
+    dict
+        ``centroids`` (k, pixels), ``sse`` (in the scaled space), ``n_iter``, ``seconds``,
+        ``n_samples``, ``chunks``.
+    """
+    import dask.array as da
+    from dask_ml.cluster import KMeans
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such zarr array")
+    raw = da.from_zarr(str(path))
+    if raw.ndim != 2:
+        raise ValueError(f"{path}: expected an array of shape (N, pixels), got {raw.shape}")
+    x = raw.astype(np.float32) / 255 if raw.dtype == np.uint8 else raw.astype(np.float32)
+    tic = time.perf_counter()
+    with client.as_current():
+        model = KMeans(n_clusters=k, init="k-means||", random_state=seed, max_iter=max_iter,
+                       tol=tol).fit(x)
+        sse = float(model.inertia_)
+    return {"centroids": np.asarray(model.cluster_centers_), "sse": sse,
+            "n_iter": int(model.n_iter_), "seconds": time.perf_counter() - tic,
+            "n_samples": int(raw.shape[0]), "chunks": int(raw.numblocks[0])}

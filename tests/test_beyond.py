@@ -1,0 +1,110 @@
+"""Methods beyond the study: N2D (UMAP + GMM on autoencoder codes) and SCAN on a
+contrastive CNN. Each beats raw K-Means on a small real subset; test data go through the
+fitted models (the UMAP transform), never a refit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fashion_cluster import cli
+from fashion_cluster.clustering import fit_umap_gmm
+from fashion_cluster.contrastive import SimCLREncoder, augment, nt_xent
+from fashion_cluster.metrics import clustering_accuracy
+
+BEYOND = """
+name = "beyond"
+methods = ["kmeans_raw", "n2d", "scan"]
+[data]
+n_train = 4000
+n_test = 1000
+[elbow]
+enabled = false
+[clustering]
+k = 10
+n_init = 3
+sweep_seeds = [0]
+[dense_ae]
+epochs = 25
+[simclr]
+epochs = 15
+batch_size = 256
+[scan]
+epochs = 20
+views = 2
+[report]
+map_points = 200
+map_method = "tsne"
+"""
+
+
+@pytest.fixture(scope="module")
+def beyond_run(tmp_path_factory, real_dir):
+    folder = tmp_path_factory.mktemp("beyond")
+    preset = folder / "beyond.toml"
+    preset.write_text(BEYOND)
+    out = folder / "out"
+    assert cli.main(["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
+                     "--data-dir", str(real_dir), "--quiet"]) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["n2d", "scan"])
+def test_beats_raw_kmeans_by_a_clear_margin(beyond_run, method):
+    raw = beyond_run["methods"]["kmeans_raw"]["test"]["accuracy"]
+    ours = beyond_run["methods"][method]["test"]["accuracy"]
+    assert ours > raw + 0.04, (method, ours, raw)
+    assert beyond_run["methods"][method]["train"]["accuracy"] > raw
+
+
+def test_scan_records_its_unsupervised_head_choice(beyond_run):
+    info = beyond_run["methods"]["scan"]["info"]
+    assert len(info["scan_loss"]) == 10
+    assert info["selected_head"] == int(np.argmin(info["scan_loss"]))
+    simclr = beyond_run["representations"]["simclr"]
+    assert len(simclr["loss"]) == 15 and simclr["loss"][-1] < simclr["loss"][0]
+
+
+def test_umap_transform_places_test_data(monkeypatch, small_real):
+    import umap
+
+    calls = {"fit": 0, "transform": 0}
+    fit, transform = umap.UMAP.fit, umap.UMAP.transform
+
+    def counting_fit(self, *args, **kwargs):
+        calls["fit"] += 1
+        return fit(self, *args, **kwargs)
+
+    def counting_transform(self, *args, **kwargs):
+        calls["transform"] += 1
+        return transform(self, *args, **kwargs)
+
+    monkeypatch.setattr(umap.UMAP, "fit", counting_fit)
+    monkeypatch.setattr(umap.UMAP, "transform", counting_transform)
+    (x, y), (xt, yt) = small_real
+    from sklearn.decomposition import PCA
+
+    pca = PCA(30, random_state=0).fit(x)
+    result = fit_umap_gmm(pca.transform(x), 10, seed=0)
+    assert calls["fit"] == 1
+    labels = result.predict(pca.transform(xt))
+    assert calls == {"fit": 1, "transform": 1}  # placed, not refitted
+    assert labels.shape == (500,) and clustering_accuracy(yt, labels) > 0.4
+
+
+def test_methods_take_other_image_sizes_and_cluster_counts():
+    # A colour 20x24 image stack and 4 clusters: the encoder adapts to the shape.
+    encoder = SimCLREncoder(image_shape=(3, 20, 24), feature_dim=16)
+    x = torch.rand(6, 20 * 24 * 3)
+    assert encoder(x).shape == (6, 16)
+    views = augment(encoder.images(x), torch.Generator().manual_seed(0))
+    assert views.shape == (6, 3, 20, 24) and 0 <= float(views.min()) <= float(views.max()) <= 1
+    z = torch.randn(8, 5)
+    assert float(nt_xent(z, z, 0.5)) < float(nt_xent(z, torch.randn(8, 5), 0.5))
+    rng = np.random.default_rng(0)
+    blobs = np.concatenate([rng.normal(c, 0.3, (60, 6)) for c in range(4)]).astype(np.float32)
+    fit = fit_umap_gmm(blobs, 4, seed=0, n_neighbors=10)
+    assert clustering_accuracy(np.repeat(np.arange(4), 60), fit.labels) > 0.95

@@ -1,0 +1,130 @@
+"""Sweeps on a local Dask cluster (127.0.0.1 only): same results, worker loss survived,
+unreachable schedulers reported, K-Means streamed from a chunked array on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from fashion_cluster import cli
+from fashion_cluster import kmeans as km
+
+pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from fashion_cluster.distributed import connect
+
+    c = connect(workers=2)
+    yield c
+    cluster = c.cluster
+    c.close()
+    cluster.close()
+
+
+def _scores(metrics: dict) -> dict:
+    """Everything in metrics.json that is a result (no timings, no environment).
+
+    Sums of squares are rounded to 6 significant digits: a worker runs with its own
+    thread count, which changes the order of float32 additions in the last digits.
+    """
+    def sse(v: float) -> float:
+        return float(f"{v:.6g}")
+
+    out = {"elbow": [sse(v) for v in metrics["elbow"]["sse"]],
+           "best_k": metrics["elbow"]["best_k"]}
+    for name, m in metrics["methods"].items():
+        out[name] = {"train": m["train"], "test": m["test"],
+                     "sweep": [{k: sse(v) if k == "sse" else v for k, v in s.items()
+                                if k != "fit_seconds"} for s in m["sweep"]]}
+    return out
+
+
+def test_run_on_local_cluster_matches_local_run(tiny_run, real_dir, tmp_path):
+    preset, local_out, _ = tiny_run
+    out = tmp_path / "dask"
+    assert cli.main(["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
+                     "--data-dir", str(real_dir), "--workers", "2", "--quiet"]) == 0
+    ours = json.loads((out / "metrics.json").read_text())
+    theirs = json.loads((local_out / "metrics.json").read_text())
+    assert _scores(ours) == _scores(theirs)
+
+
+def test_worker_killed_mid_sweep_is_survived(client, small_real):
+    from fashion_cluster.distributed import DaskRunner
+
+    (x, _), _ = small_real
+    x = np.concatenate([x, x[:, ::-1]])  # 4,000 images, so that tasks take a while
+    ks = list(range(2, 12))
+    expected = km.kmeans_sweep(x, ks, n_init=3, seed=1, subsample=1500)
+    runner = DaskRunner(client)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_one_when_busy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            if busy:
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_when_busy)
+    killer.start()
+    got = runner.elbow(x, ks, n_init=3, seed=1, subsample=1500)
+    killer.join()
+    assert killed, "no worker was busy to be killed"
+    for k in ks:
+        assert np.array_equal(got[k].centroids, expected[k].centroids), k
+        # Same centroids; the sum differs in the last digits (workers' thread count).
+        assert got[k].sse == pytest.approx(expected[k].sse, rel=1e-6)
+
+
+def test_unreachable_scheduler_is_a_clear_error_in_bounded_time(tmp_path):
+    tic = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "fashion_cluster.cli", "elbow", "--out",
+                           str(tmp_path), "--k-max", "3", "--scheduler", "tcp://127.0.0.1:9"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 10 s" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - tic < 60
+
+
+def test_without_cluster_flags_dask_is_not_imported(tmp_path, real_dir):
+    code = ("import sys; from fashion_cluster import cli; "
+            f"assert cli.main(['elbow', '--out', {str(tmp_path)!r}, '--k-max', '3', "
+            f"'--n-init', '1', '--n-images', '500', '--quiet', '--data-dir', {str(real_dir)!r}]"
+            ") == 0; "
+            "loaded = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')]; "
+            "assert not loaded, loaded")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+def test_out_of_core_kmeans_on_a_chunked_zarr_array(client, fmnist, tmp_path):
+    from fashion_cluster.distributed import fit_kmeans_out_of_core, write_zarr
+
+    (images, _), _ = fmnist
+    images = images[:4000]
+    path = write_zarr(images, tmp_path / "images.zarr", chunk_rows=500)
+    result = fit_kmeans_out_of_core(client, path, k=5, seed=0, max_iter=20)
+    assert result["chunks"] == 8 and result["n_samples"] == 4000
+    assert result["centroids"].shape == (5, 784)
+    x = images.reshape(4000, -1).astype(np.float32) / 255
+    local = km.kmeans(x, 5, n_init=3, seed=0, subsample=None)
+    assert result["sse"] == pytest.approx(local.sse, rel=0.03)
+    _, sse = km.assign(x, result["centroids"])
+    assert sse == pytest.approx(result["sse"], rel=1e-3)
