@@ -31,22 +31,21 @@ def client():
     cluster.close()
 
 
-def _scores(metrics: dict) -> dict:
-    """Everything in metrics.json that is a result (no timings, no environment).
-
-    Sums of squares are rounded to 6 significant digits: a worker runs with its own
-    thread count, which changes the order of float32 additions in the last digits.
-    """
-    def sse(v: float) -> float:
-        return float(f"{v:.6g}")
-
-    out = {"elbow": [sse(v) for v in metrics["elbow"]["sse"]],
-           "best_k": metrics["elbow"]["best_k"]}
+def _scores(metrics: dict) -> tuple[dict, list[float]]:
+    """What in metrics.json is a result (no timings, no environment): the exact part, and
+    the sums of squares apart. A worker runs with its own thread count, which changes the
+    order of float32 additions, so sums of squares agree only to rounding."""
+    sums = list(metrics["elbow"]["sse"])
+    exact = {"best_k": metrics["elbow"]["best_k"]}
     for name, m in metrics["methods"].items():
-        out[name] = {"train": m["train"], "test": m["test"],
-                     "sweep": [{k: sse(v) if k == "sse" else v for k, v in s.items()
-                                if k != "fit_seconds"} for s in m["sweep"]]}
-    return out
+        sweep = []
+        for entry in m["sweep"]:
+            entry = {k: v for k, v in entry.items() if k != "fit_seconds"}
+            if "sse" in entry:
+                sums.append(entry.pop("sse"))
+            sweep.append(entry)
+        exact[name] = {"train": m["train"], "test": m["test"], "sweep": sweep}
+    return exact, sums
 
 
 def test_run_on_local_cluster_matches_local_run(tiny_run, real_dir, tmp_path):
@@ -54,9 +53,10 @@ def test_run_on_local_cluster_matches_local_run(tiny_run, real_dir, tmp_path):
     out = tmp_path / "dask"
     assert cli.main(["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
                      "--data-dir", str(real_dir), "--workers", "2", "--quiet"]) == 0
-    ours = json.loads((out / "metrics.json").read_text())
-    theirs = json.loads((local_out / "metrics.json").read_text())
-    assert _scores(ours) == _scores(theirs)
+    ours, our_sums = _scores(json.loads((out / "metrics.json").read_text()))
+    theirs, their_sums = _scores(json.loads((local_out / "metrics.json").read_text()))
+    assert ours == theirs
+    assert our_sums == pytest.approx(their_sums, rel=1e-5)
 
 
 def test_worker_killed_mid_sweep_is_survived(client, small_real):
@@ -88,7 +88,7 @@ def test_worker_killed_mid_sweep_is_survived(client, small_real):
     for k in ks:
         assert np.array_equal(got[k].centroids, expected[k].centroids), k
         # Same centroids; the sum differs in the last digits (workers' thread count).
-        assert got[k].sse == pytest.approx(expected[k].sse, rel=1e-6)
+        assert got[k].sse == pytest.approx(expected[k].sse, rel=1e-5)
 
 
 def test_unreachable_scheduler_is_a_clear_error_in_bounded_time(tmp_path):
