@@ -42,8 +42,13 @@ map_method = "tsne"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
+    # The same thread count as this process, whatever an earlier test left in the
+    # environment (starting a Dask cluster sets MKL_NUM_THREADS=1 in os.environ), so
+    # that subprocess and in-process runs do the same float arithmetic.
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     return subprocess.run([sys.executable, "-m", "fashion_cluster.cli", *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.fixture(scope="module")
