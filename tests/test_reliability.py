@@ -41,14 +41,17 @@ map_method = "tsne"
 """
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    # The same thread count as this process, whatever an earlier test left in the
-    # environment (starting a Dask cluster sets MKL_NUM_THREADS=1 in os.environ), so
-    # that subprocess and in-process runs do the same float arithmetic.
+def _env() -> dict[str, str]:
+    """This process's thread count, whatever an earlier test left in the environment
+    (starting a Dask cluster sets MKL_NUM_THREADS=1 in os.environ), so that subprocess
+    and in-process runs do the same float arithmetic."""
     threads = str(torch.get_num_threads())
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fashion_cluster.cli", *args],
-                          capture_output=True, text=True, timeout=600, env=env)
+                          capture_output=True, text=True, timeout=600, env=_env())
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,8 @@ def test_killed_training_resumes_to_the_same_weights(ae_preset, real_dir, uninte
     out = tmp_path / "out"
     args = [sys.executable, "-m", "fashion_cluster.cli", "run", "--preset", str(ae_preset),
             "--out", str(out), "--device", "cpu", "--data-dir", str(real_dir), "--quiet"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
     checkpoint = out / "checkpoints" / "dense_ae.safetensors"
     deadline = time.monotonic() + 300
     epoch = 0
@@ -96,7 +100,7 @@ def test_killed_training_resumes_to_the_same_weights(ae_preset, real_dir, uninte
     assert not (out / "models" / "dense_ae.safetensors").exists()
     assert not list(out.rglob("*.tmp"))
 
-    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600, env=_env())
     assert resumed.returncode == 0, resumed.stderr
     history = json.loads((out / "models" / "dense_ae.json").read_text())
     assert len(history["loss"]) == 12
