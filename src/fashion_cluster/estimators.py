@@ -506,6 +506,22 @@ class _GMMOnCodes(_EncodedClusterer):
         return float(self.gmm_.score(codes))
 
 
+class _DenseCodes:
+    """Clusterers of the codes of a :class:`DenseAutoencoder` built from their parameters."""
+
+    def _autoencoder(self, seed: int) -> _Autoencoder:
+        return DenseAutoencoder(self.hidden, self.code_dim, self.epochs, self.batch_size,
+                                self.learning_rate, self.device, seed, self.verbose)
+
+
+class _ConvCodes:
+    """Clusterers of the codes of a :class:`ConvAutoencoder` built from their parameters."""
+
+    def _autoencoder(self, seed: int) -> _Autoencoder:
+        return ConvAutoencoder(self.image_shape, self.filters, self.epochs, self.batch_size,
+                               self.learning_rate, self.device, seed, self.verbose)
+
+
 _SHARED_DOC = """
     epochs : int, default 100
     batch_size : int, default 256
@@ -517,7 +533,7 @@ _SHARED_DOC = """
 """
 
 
-class AutoencoderKMeans(_KMeansOnCodes):
+class AutoencoderKMeans(_DenseCodes, _KMeansOnCodes):
     """Dense autoencoder, then K-Means on its codes (the study's "AE + K-Means").
 
     Parameters
@@ -552,12 +568,8 @@ class AutoencoderKMeans(_KMeansOnCodes):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _autoencoder(self, seed: int) -> _Autoencoder:
-        return DenseAutoencoder(self.hidden, self.code_dim, self.epochs, self.batch_size,
-                                self.learning_rate, self.device, seed, self.verbose)
 
-
-class AutoencoderGMM(_GMMOnCodes):
+class AutoencoderGMM(_DenseCodes, _GMMOnCodes):
     """Dense autoencoder, then a Gaussian mixture on its codes (the study's "AE + GMM").
 
     Parameters
@@ -595,12 +607,8 @@ class AutoencoderGMM(_GMMOnCodes):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _autoencoder(self, seed: int) -> _Autoencoder:
-        return DenseAutoencoder(self.hidden, self.code_dim, self.epochs, self.batch_size,
-                                self.learning_rate, self.device, seed, self.verbose)
 
-
-class AutoencoderUMAPGMM(_GMMOnCodes):
+class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
     """N2D: dense autoencoder, UMAP of its codes, then a Gaussian mixture.
 
     After McConville et al., *N2D: (Not Too) Deep Clustering* (2019), whose settings are
@@ -652,10 +660,6 @@ class AutoencoderUMAPGMM(_GMMOnCodes):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _autoencoder(self, seed: int) -> _Autoencoder:
-        return DenseAutoencoder(self.hidden, self.code_dim, self.epochs, self.batch_size,
-                                self.learning_rate, self.device, seed, self.verbose)
-
     def _check_clustering(self) -> None:
         super()._check_clustering()
         _check_int(self, "n_neighbors")
@@ -679,7 +683,7 @@ class AutoencoderUMAPGMM(_GMMOnCodes):
             return self.umap_.transform(codes).astype(np.float32)
 
 
-class ConvAutoencoderKMeans(_KMeansOnCodes):
+class ConvAutoencoderKMeans(_ConvCodes, _KMeansOnCodes):
     """Convolutional autoencoder, then K-Means on its codes (H/4 x W/4 per image).
 
     Parameters
@@ -705,12 +709,8 @@ class ConvAutoencoderKMeans(_KMeansOnCodes):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _autoencoder(self, seed: int) -> _Autoencoder:
-        return ConvAutoencoder(self.image_shape, self.filters, self.epochs, self.batch_size,
-                               self.learning_rate, self.device, seed, self.verbose)
 
-
-class ConvAutoencoderGMM(_GMMOnCodes):
+class ConvAutoencoderGMM(_ConvCodes, _GMMOnCodes):
     """Convolutional autoencoder, then a Gaussian mixture on its codes.
 
     Parameters
@@ -736,7 +736,3 @@ class ConvAutoencoderGMM(_GMMOnCodes):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
-
-    def _autoencoder(self, seed: int) -> _Autoencoder:
-        return ConvAutoencoder(self.image_shape, self.filters, self.epochs, self.batch_size,
-                               self.learning_rate, self.device, seed, self.verbose)

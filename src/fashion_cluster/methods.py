@@ -9,6 +9,7 @@ here; the study, ``metrics.json`` and the report pick it up by name.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -117,8 +118,7 @@ def _normalised_kmeans(inp: FitInput) -> ClusterFit:
     def unit(v: np.ndarray) -> np.ndarray:
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
-    fit = fit_kmeans(unit(inp.x), inp.k, n_init=inp.config.clustering.n_init, seed=inp.seed,
-                     device=inp.device)
+    fit = _kmeans(dataclasses.replace(inp, x=unit(inp.x)))
     inner = fit.predict
     return ClusterFit(fit.centers, lambda data: inner(unit(data)), fit.labels,
                       fit.fit_seconds, fit.info)
