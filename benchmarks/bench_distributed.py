@@ -8,7 +8,10 @@ several times larger than the workers' memory.
    uint8) written to a zarr array chunk by chunk, then K-Means (dask-ml, k-means||) on 2
    workers limited to ``--memory-limit`` each; the workers' peak memory is reported.
 
-    python benchmarks/bench_distributed.py [--big-images 1500000] [--memory-limit 300MB]
+    python benchmarks/bench_distributed.py [--big-images 4000000] [--memory-limit 400MB]
+
+torch is imported inside the functions, not at the top: each worker process re-imports
+this script as its main module, and torch there would cost every worker ~190 MB.
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from common import fashion_train, machine, table
 
 from fashion_cluster.distributed import DaskRunner, connect, fit_kmeans_out_of_core
-from fashion_cluster.kmeans import kmeans_sweep
 
 
 def sweep_locally(x: np.ndarray, ks: list[int], threads: int) -> float:
+    import torch
+
+    from fashion_cluster.kmeans import kmeans_sweep
+
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -51,6 +56,23 @@ def sweep_on_workers(x: np.ndarray, ks: list[int], workers: int) -> float:
         cluster.close()
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes, from /proc (Linux).
+
+    Not getrusage's ru_maxrss: that survives exec, so a spawned worker reports the peak of
+    the driver it was forked from.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _mb(values: dict) -> str:
+    return ", ".join(f"{v / 1e6:.0f}" for v in values.values())
+
+
 def write_big(path: Path, n: int, chunk: int, base: np.ndarray) -> None:
     """Shifted, noised copies of the training images, written chunk by chunk."""
     import zarr
@@ -70,11 +92,15 @@ def write_big(path: Path, n: int, chunk: int, base: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--big-images", type=int, default=1_500_000)
-    parser.add_argument("--memory-limit", default="300MB")
+    parser.add_argument("--big-images", type=int, default=4_000_000)
+    parser.add_argument("--memory-limit", default="400MB")
+    parser.add_argument("--chunk-rows", type=int, default=5_000)
+    parser.add_argument("--max-iter", type=int, default=10, help="Lloyd iterations")
+    parser.add_argument("--init-max-iter", type=int, default=5,
+                        help="k-means|| rounds (each reads the array twice)")
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-out-of-core", action="store_true",
-                        help="only the sweep (the out-of-core part does not finish yet: README)")
+                        help="only the sweep")
     args = parser.parse_args()
     x = fashion_train()
     ks = list(range(1, 26))
@@ -96,25 +122,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.zarr"
         tic = time.perf_counter()
-        write_big(path, args.big_images, 20000, x)
+        write_big(path, args.big_images, args.chunk_rows, x)
         size_gb = args.big_images * 784 / 1e9
         print(f"\nwrote {args.big_images:,} images ({size_gb:.2f} GB) in "
               f"{time.perf_counter() - tic:.0f} s", flush=True)
+        disk_gb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e9
         client = connect(workers=2, memory_limit=args.memory_limit)
         try:
-            result = fit_kmeans_out_of_core(client, path, 10, seed=0, max_iter=10)
-            peaks = client.run(lambda: __import__("psutil").Process().memory_info().rss)
+            before = client.run(peak_rss)
+            result = fit_kmeans_out_of_core(client, path, 10, seed=0, max_iter=args.max_iter,
+                                            init_max_iter=args.init_max_iter)
+            peaks = client.run(peak_rss)
+            torch_loaded = client.run(lambda: "torch" in __import__("sys").modules)
         finally:
             cluster = client.cluster
             client.close()
             cluster.close()
         print(table(["", "value"], [
-            ["images (uint8, on disk)", f"{result['n_samples']:,} ({size_gb:.2f} GB)"],
-            ["chunks", result["chunks"]],
+            ["images (uint8)", f"{result['n_samples']:,} ({size_gb:.2f} GB; "
+                               f"{4 * size_gb:.1f} GB as float32)"],
+            ["zarr on disk (compressed)", f"{disk_gb:.2f} GB"],
+            ["chunks", f"{result['chunks']} x {args.chunk_rows:,} rows"],
             ["worker memory limit", f"2 x {args.memory_limit}"],
-            ["worker RSS after the fit (MB)",
-             ", ".join(f"{v / 1e6:.0f}" for v in peaks.values())],
-            ["Lloyd iterations", result["n_iter"]],
+            ["worker peak RSS before the fit (MB)", _mb(before)],
+            ["worker peak RSS, whole run (MB)", _mb(peaks)],
+            ["torch loaded on a worker", any(torch_loaded.values())],
+            ["k-means|| rounds, Lloyd iterations",
+             f"{args.init_max_iter}, {result['n_iter']}"],
             ["seconds", f"{result['seconds']:.0f}"],
             ["SSE per image", f"{result['sse'] / result['n_samples']:.2f}"],
         ]))

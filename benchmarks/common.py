@@ -9,10 +9,11 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 
 def machine() -> str:
+    import torch  # here, not at the top: Dask workers re-import a benchmark's imports
+
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as fh:

@@ -140,7 +140,9 @@ def _parser() -> argparse.ArgumentParser:
     big.add_argument("path", type=Path, help="zarr array of shape (N, pixels)")
     big.add_argument("--k", type=_positive_int, default=10)
     big.add_argument("--seed", type=_seed, default=0)
-    big.add_argument("--max-iter", type=_positive_int, default=30)
+    big.add_argument("--max-iter", type=_positive_int, default=30, help="Lloyd iterations")
+    big.add_argument("--init-rounds", type=_positive_int, default=5,
+                     help="rounds of k-means|| seeding; each reads the array twice")
     big.add_argument("--memory-limit", default=None,
                      help="memory limit of each local worker, e.g. 500MB")
     big.add_argument("--out", type=Path, required=True, help="folder for kmeans_zarr.json")
@@ -297,7 +299,7 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
     try:
         where = DaskRunner(client).describe()
         result = fit_kmeans_out_of_core(client, args.path, args.k, seed=args.seed,
-                                        max_iter=args.max_iter)
+                                        max_iter=args.max_iter, init_max_iter=args.init_rounds)
     finally:
         cluster = client.cluster if args.scheduler is None else None
         client.close()
