@@ -8,7 +8,7 @@ several times larger than the workers' memory.
    uint8) written to a zarr array chunk by chunk, then K-Means (dask-ml, k-means||) on 2
    workers limited to ``--memory-limit`` each; the workers' peak memory is reported.
 
-    python benchmarks/bench_distributed.py [--big-images 4000000] [--memory-limit 400MB]
+    python benchmarks/bench_distributed.py [--big-images 4000000] [--memory-limit 500MB]
 
 torch is imported inside the functions, not at the top: each worker process re-imports
 this script as its main module, and torch there would cost every worker ~190 MB.
@@ -93,9 +93,9 @@ def write_big(path: Path, n: int, chunk: int, base: np.ndarray) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big-images", type=int, default=4_000_000)
-    parser.add_argument("--memory-limit", default="400MB")
+    parser.add_argument("--memory-limit", default="500MB")
     parser.add_argument("--chunk-rows", type=int, default=5_000)
-    parser.add_argument("--max-iter", type=int, default=10, help="Lloyd iterations")
+    parser.add_argument("--max-iter", type=int, default=5, help="Lloyd iterations")
     parser.add_argument("--init-max-iter", type=int, default=5,
                         help="k-means|| rounds (each reads the array twice)")
     parser.add_argument("--skip-sweep", action="store_true")

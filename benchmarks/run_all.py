@@ -16,9 +16,7 @@ BENCHMARKS = [
     ["bench_elbow.py", "--repeats", "3", "--baseline-repeats", "1"],
     ["bench_scaling.py"],
     ["bench_pipeline.py"],
-    # The out-of-core part does not finish on this machine yet (workers restart at their
-    # memory limit; see the README's scale-out section): the sweep only.
-    ["bench_distributed.py", "--skip-out-of-core"],
+    ["bench_distributed.py"],
 ]
 
 if __name__ == "__main__":

@@ -42,9 +42,10 @@ map_method = "tsne"
 
 
 def _env() -> dict[str, str]:
-    """This process's thread count, whatever an earlier test left in the environment
-    (starting a Dask cluster sets MKL_NUM_THREADS=1 in os.environ), so that subprocess
-    and in-process runs do the same float arithmetic."""
+    """This process's thread count, whatever an earlier test left in the environment, so
+    that subprocess and in-process runs do the same float arithmetic. ``connect()`` undoes
+    what starting local Dask workers writes into os.environ, but a nanny that restarts a
+    killed worker (test_distributed kills one) writes MKL_NUM_THREADS=1 there again."""
     threads = str(torch.get_num_threads())
     return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 

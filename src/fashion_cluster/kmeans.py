@@ -372,24 +372,23 @@ def kmeans_sweep(
     z, basis, mean_var = _principal_projection(xt, n_components, _generator(seed, 0, dev))
     abs_tol = tol * mean_var
     screening = subsample is not None and subsample < len(z)
+    points, starts = z, n_init
     if screening:
         pick = torch.randperm(len(z), generator=_generator(seed, -1, dev), device=dev)
-        sample = z[pick[:subsample]]
         # Seeded on the sample the starts are screened on: k-means++ costs a pass over
         # its points per centroid and start; with 30 starts per k, seeding on all
         # 60,000 points made the whole sweep 8 s slower (132 s against 124 s, uncapped).
-        batches = [_Batch.start(k, _kmeans_plus_plus(sample, n_init * _SCREEN_PER_INIT, k,
-                                                     _generator(seed, k, dev)))
-                   for k in ks]
+        points, starts = z[pick[:subsample]], n_init * _SCREEN_PER_INIT
+    batches = [_Batch.start(k, _kmeans_plus_plus(points, starts, k, _generator(seed, k, dev)))
+               for k in ks]
+    if screening:
         # Stage 1: every start, in the subspace, on the sample.
-        _lloyd(sample, batches, abs_tol * _SCREEN_TOL, min(max_iter, _SCREEN_ITER), done)
+        _lloyd(points, batches, abs_tol * _SCREEN_TOL, min(max_iter, _SCREEN_ITER), done)
         for i, b in enumerate(batches):
             keep = b.sse.argsort()[:_KEEP]
             batches[i] = _Batch.start(b.k, b.centroids[keep])
             batches[i].n_iter = b.n_iter
     else:
-        batches = [_Batch.start(k, _kmeans_plus_plus(z, n_init, k, _generator(seed, k, dev)))
-                   for k in ks]
         done(len(batches))
     # Stage 2: the best runs, in the subspace, on all points.
     _lloyd(z, batches, abs_tol * _SCREEN_TOL, max_iter, done)
