@@ -32,7 +32,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
-from fashion_cluster.autoencoders import ConvAutoencoder, DenseAutoencoder
+from fashion_cluster.autoencoders import DenseAutoencoder
 from fashion_cluster.config import load_preset
 from fashion_cluster.data import load_fashion_mnist, scale_images
 
@@ -47,6 +47,28 @@ def plain_train(model: nn.Module, x: np.ndarray, epochs: int, batch: int) -> Non
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+
+
+class PlainConvAutoencoder(nn.Module):
+    """The study's convolutional autoencoder as a plain script writes it: layers in the
+    paper's order, default (NCHW) memory format, flattened 28 x 28 images in and out."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 1, 3, padding=1), nn.Sigmoid())
+        self.decoder = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
+            nn.Conv2d(64, 1, 3, padding=1), nn.Sigmoid())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.view(-1, 1, 28, 28)).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encode(x).view(-1, 1, 7, 7)).flatten(1)
 
 
 def encode(model: nn.Module, x: np.ndarray) -> np.ndarray:
@@ -91,7 +113,7 @@ def baseline(seeds: list[int], ks: list[int], dense_epochs: int, conv_epochs: in
     codes, codes_t = encode(dense, x), encode(dense, xt)
     stage("ae_kmeans", lambda: kmeans_with_seeds(codes, codes_t))
     stage("ae_gmm", lambda: gmm_with_seeds(codes, codes_t))
-    conv = ConvAutoencoder()
+    conv = PlainConvAutoencoder()
     stage("conv_ae", lambda: plain_train(conv, x, conv_epochs, 256))
     conv_codes, conv_codes_t = encode(conv, x), encode(conv, xt)
     stage("conv_ae_kmeans", lambda: kmeans_with_seeds(conv_codes, conv_codes_t))

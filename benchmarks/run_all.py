@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ["bench_training.py"],
     ["bench_elbow.py", "--repeats", "3", "--baseline-repeats", "1"],
+    ["bench_gmm.py"],
     ["bench_scaling.py"],
     ["bench_pipeline.py"],
     ["bench_distributed.py"],

@@ -113,3 +113,27 @@ def test_hand_written_step_matches_autograd():
     assert float(loss) == pytest.approx(float(expected), rel=1e-6)
     for (name, p), q in zip(model.named_parameters(), twin.parameters(), strict=True):
         assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-9), name
+
+
+def test_conv_encoder_matches_the_study_layer_order():
+    """Our encoder pools before its ReLUs (cheaper); the study's order gives the same codes
+    and the same gradients."""
+    torch.manual_seed(0)
+    model = ConvAutoencoder()
+    e = model.encoder
+    study_order = torch.nn.Sequential(e[0], e[2], e[1], e[3], e[5], e[4], e[6], e[7])
+    x = torch.rand(8, 784).reshape(8, 28, 28, 1).permute(0, 3, 1, 2) - 0.3
+    ours, theirs = e(x), study_order(x)
+    assert torch.equal(ours, theirs)
+    grads = [torch.autograd.grad(out.square().sum(), list(e.parameters()))
+             for out in (ours, theirs)]
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_encoding_batch_size_does_not_change_codes():
+    torch.manual_seed(0)
+    model = ConvAutoencoder()
+    x = np.random.default_rng(0).random((300, 784), dtype=np.float32)
+    assert model.eval_batch < len(x)
+    assert np.allclose(encode(model, x), encode(model, x, batch_size=len(x)), atol=1e-6)

@@ -22,6 +22,7 @@ from torch import nn
 
 from .artifacts import ArtifactError, read_json, read_tensors, write_json, write_tensors
 from .contrastive import SimCLREncoder
+from .training import eval_batch
 
 __all__ = [
     "ConvAutoencoder",
@@ -33,11 +34,6 @@ __all__ = [
     "save_model",
     "summary",
 ]
-
-
-# Images per forward pass when encoding or decoding: the convolutional autoencoder's first
-# layer alone holds 64 x 28 x 28 floats an image, 820 MB for 4,096 images, 100 MB for 512.
-EVAL_BATCH = 512
 
 
 def _keras_init(module: nn.Module) -> None:
@@ -115,9 +111,12 @@ class ConvAutoencoder(nn.Module):
             )
         f1, f2 = (int(f) for f in filters)
         self.config = {"image_shape": [channels, height, width], "filters": [f1, f2]}
+        # ReLU after the pooling rather than before: max-pooling commutes with ReLU, so
+        # values and gradients are the same, and the ReLU touches a quarter of the
+        # elements. Encoding 10,000 images took 1.5 s this way, 3.7 s the other.
         self.encoder = nn.Sequential(
-            nn.Conv2d(channels, f1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(f1, f2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(channels, f1, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(f1, f2, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
             nn.Conv2d(f2, 1, 3, padding=1), nn.Sigmoid(),
         )
         self.decoder = nn.Sequential(
@@ -129,6 +128,10 @@ class ConvAutoencoder(nn.Module):
         # oneDNN's convolutions run 1.7x faster on channels-last tensors here (a training
         # step of 256 images: 786 ms against 1,327 ms on one core).
         self.to(memory_format=torch.channels_last)
+
+    # Its first layer holds 64 x 28 x 28 floats an image (25 MB for 128 images): batches
+    # that stay in cache. Encoding 10,000 images took 1.6 s in batches of 128, 3.8 s of 512.
+    eval_batch = 128
 
     @property
     def code_shape(self) -> tuple[int, ...]:
@@ -203,8 +206,9 @@ def summary(model: nn.Module, input_dim: int | None = None) -> str:
     return "\n".join(out)
 
 
-def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int | None) -> np.ndarray:
     """Apply ``fn`` batch by batch; uint8 input is scaled to [0, 1] per batch."""
+    batch_size = batch_size or eval_batch(model)
     param = next(model.parameters())
     was_training = model.training
     model.eval()
@@ -223,7 +227,7 @@ def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int) -> np.ndarray
     return np.concatenate(outputs) if outputs else np.empty((0, 0), np.float32)
 
 
-def encode(model: nn.Module, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def encode(model: nn.Module, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """Codes of ``x``, computed batch by batch (memory for one batch, not the set).
 
     Parameters
@@ -237,12 +241,12 @@ def encode(model: nn.Module, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.
     return _batches(model, model.encode, x, batch_size)
 
 
-def decode(model: nn.Module, codes: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def decode(model: nn.Module, codes: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """Images (flattened, in [0, 1]) decoded from codes of shape (N, code_size)."""
     return _batches(model, model.decode, codes.astype(np.float32, copy=False), batch_size)
 
 
-def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """Reconstructions of ``x`` (flattened, in [0, 1])."""
     return _batches(model, model, x, batch_size)
 

@@ -479,7 +479,8 @@ class _GMMOnCodes(_EncodedClusterer):
 
     def _fit_codes(self, codes: np.ndarray, seed: int) -> None:
         fit = fit_gmm(codes, self.n_clusters, seed=seed, n_init=self.n_init,
-                      covariance_type=self.covariance_type)
+                      covariance_type=self.covariance_type,
+                      device=resolve_device(self.device))
         self.gmm_ = fit.model
         self.means_ = fit.centers
         self.converged_ = fit.info["converged"]

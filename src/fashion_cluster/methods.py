@@ -103,7 +103,7 @@ def _kmeans(inp: FitInput) -> ClusterFit:
 def _gmm(inp: FitInput) -> ClusterFit:
     cfg = inp.config.clustering
     return fit_gmm(inp.x, inp.k, seed=inp.seed, n_init=cfg.gmm_n_init,
-                   covariance_type=cfg.gmm_covariance)
+                   covariance_type=cfg.gmm_covariance, device=inp.device)
 
 
 def _n2d(inp: FitInput) -> ClusterFit:
