@@ -32,6 +32,7 @@ def test_same_em_as_scikit_learn(small_real, seed):
     # The returned model is a fitted scikit-learn mixture whose methods agree with the fit.
     assert np.array_equal(ours.model.predict(codes), ours.labels)
     assert ours.model.score(codes) == pytest.approx(ours.mean_log_likelihood, rel=1e-5)
+    assert ours.model.bic(codes) == pytest.approx(ours.bic, rel=1e-5)
     assert np.allclose(ours.model.predict_proba(codes[:50]).sum(1), 1)
 
 

@@ -163,18 +163,19 @@ def fit_gmm(x: np.ndarray, n_components: int, seed: int = 0, n_init: int = 1,
         if covariance_type == "full":
             fit = fit_full_gmm(x, n_components, seed=seed, n_init=n_init, max_iter=max_iter,
                                device=device)
-            gmm, labels, log_likelihood = fit.model, fit.labels, fit.mean_log_likelihood
+            gmm, labels = fit.model, fit.labels
+            log_likelihood, bic = fit.mean_log_likelihood, fit.bic
         else:
             gmm = GaussianMixture(n_components=n_components, covariance_type=covariance_type,
                                   n_init=n_init, max_iter=max_iter, random_state=seed).fit(x)
             labels = gmm.predict(x)
-            log_likelihood = float(gmm.score(x))
+            log_likelihood, bic = float(gmm.score(x)), float(gmm.bic(x))
     seconds = time.perf_counter() - tic
     info = {
         "converged": bool(gmm.converged_),
         "n_iter": int(gmm.n_iter_),
         "mean_log_likelihood": log_likelihood,
-        "bic": float(gmm.bic(x)),
+        "bic": bic,
         "covariance_type": covariance_type,
         "n_init": n_init,
         "warnings": sorted({str(w.message) for w in caught

@@ -51,11 +51,14 @@ class MixtureFit:
         Most probable component of each training sample.
     mean_log_likelihood : float
         ``model.score`` of the training data.
+    bic : float
+        ``model.bic`` of the training data (from the last E-step, not another pass).
     """
 
     model: GaussianMixture
     labels: np.ndarray
     mean_log_likelihood: float
+    bic: float
 
 
 @dataclass
@@ -144,8 +147,12 @@ def fit_full_gmm(x: np.ndarray, n_components: int, *, seed: int = 0, n_init: int
     model = _as_sklearn(params, shift, n_init, max_iter, tol, reg_covar, seed)
     model.converged_, model.n_iter_ = converged, n_iter
     model.lower_bound_, model.lower_bounds_ = lower_bound, bounds
+    log_likelihood = float(log_norm.mean(dtype=torch.float64))
+    k, d = params.means.shape
+    free = k * d * (d + 1) / 2 + k * d + k - 1  # covariances, means, weights
+    bic = -2 * log_likelihood * len(x) + free * math.log(len(x))
     return MixtureFit(model, log_resp.argmax(1).cpu().numpy().astype(np.int64),
-                      float(log_norm.mean(dtype=torch.float64)))
+                      log_likelihood, bic)
 
 
 def _e_step(x: torch.Tensor, p: _Params) -> tuple[torch.Tensor, torch.Tensor]:
