@@ -8,7 +8,9 @@ The data: the autoencoder codes of a finished run (``--codes run/codes/dense_ae.
 its ``train`` array), or by default the training images projected on their first 49
 principal components (the same size as the study's codes, no training needed).
 
-    python benchmarks/bench_gmm.py [--codes FILE] [--repeats 3] [--seed 0]
+    python benchmarks/bench_gmm.py [--codes FILE] [--repeats 3] [--seed 0] [--device cuda]
+
+With ``--device cuda`` our EM runs on the GPU; scikit-learn stays on the CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="where our EM runs: cpu, cuda, auto")
     args = parser.parse_args()
     if args.codes is not None:
         x = np.load(args.codes)["train"].astype(np.float32)
@@ -38,11 +41,13 @@ def main() -> None:
         x = PCA(49, random_state=0).fit_transform(fashion_train()).astype(np.float32)
         source = "training images, first 49 principal components"
     print(f"# Gaussian mixture, {args.components} components, full covariances, "
-          f"{x.shape[0]:,} x {x.shape[1]} float32 ({source})\n# {machine()}\n")
+          f"{x.shape[0]:,} x {x.shape[1]} float32 ({source})\n# {machine()}; ours on "
+          f"{args.device}\n")
 
     times: dict[str, list[float]] = {"ours": [], "baseline": []}
     for rep in range(args.repeats):
-        seconds, ours = timed(lambda: fit_full_gmm(x, args.components, seed=args.seed))
+        seconds, ours = timed(lambda: fit_full_gmm(x, args.components, seed=args.seed,
+                                                          device=args.device))
         times["ours"].append(seconds)
         seconds, base = timed(lambda: GaussianMixture(
             args.components, covariance_type="full", random_state=args.seed).fit(x))

@@ -1,20 +1,22 @@
 """The CUDA paths, when a GPU is there: the elbow sweep, autoencoder training, a quick run.
 
-    python benchmarks/bench_gpu.py
+    python benchmarks/bench_gpu.py [--preset quick|paper]
 
 Prints the elbow sweep's time and SSE per k on the GPU (k = 1..25, 10 initialisations,
 60,000 images), the seconds per epoch of the dense and convolutional autoencoders, and
-runs the quick preset end to end with ``--device cuda``.
+runs a preset end to end with ``--device cuda`` (its stage times from metrics.json).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 from common import fashion_train, median, table
 
@@ -24,6 +26,9 @@ from fashion_cluster.training import train_autoencoder
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="quick")
+    args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("no CUDA device: nothing to measure")
     print(f"# {torch.cuda.get_device_name(0)}, torch {torch.__version__}\n", flush=True)
@@ -52,13 +57,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tic = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "fashion_cluster.cli", "run", "--preset",
-                               "quick", "--device", "cuda", "--out", tmp, "--quiet"],
+                               args.preset, "--device", "cuda", "--out", tmp, "--quiet"],
                               capture_output=True, text=True)
-        print(f"\nquick preset with --device cuda: exit {done.returncode}, "
+        print(f"\n{args.preset} preset with --device cuda: exit {done.returncode}, "
               f"{time.perf_counter() - tic:.0f} s")
         print(done.stdout[-1500:], done.stderr[-1500:])
-    np.set_printoptions(precision=3)
-
+        if done.returncode == 0:
+            stages = json.loads((Path(tmp) / "metrics.json").read_text())["timing"]["stages"]
+            print(table(["stage", "seconds"],
+                        [[name, f"{s['seconds']:.1f}"] for name, s in stages.items()]))
 
 if __name__ == "__main__":
     main()

@@ -47,6 +47,16 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("FASHION_MNIST_MIRROR", raising=False)
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request) -> str:
+    """The devices a torch path must agree on; "cuda" is skipped where there is no GPU."""
+    import torch
+
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     if REAL_DIR is None:

@@ -19,11 +19,11 @@ def _stretched_blobs(n=3000, seed=0):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_same_em_as_scikit_learn(small_real, seed):
+def test_same_em_as_scikit_learn(small_real, seed, device):
     (x, _), _ = small_real
     codes = x[:, ::16]  # 49 pixel columns: real, correlated, not separable
     theirs = GaussianMixture(5, covariance_type="full", random_state=seed).fit(codes)
-    ours = fit_full_gmm(codes, 5, seed=seed)
+    ours = fit_full_gmm(codes, 5, seed=seed, device=device)
     # Same initialisation and steps: the same number of iterations, the same optimum.
     assert ours.model.n_iter_ == theirs.n_iter_
     assert ours.model.lower_bound_ == pytest.approx(theirs.lower_bound_, abs=1e-3)

@@ -10,17 +10,18 @@ from fashion_cluster.clustering import elbow_sweep, find_knee
 from fashion_cluster.metrics import clustering_accuracy
 
 
-def test_same_labels_up_to_permutation_on_separable_data():
+def test_same_labels_up_to_permutation_on_separable_data(device):
     x, y = make_blobs(3000, n_features=20, centers=6, cluster_std=0.5, random_state=0)
-    run = km.kmeans(x.astype(np.float32), 6, n_init=3, seed=0, n_components=8, subsample=1000)
+    run = km.kmeans(x.astype(np.float32), 6, n_init=3, seed=0, n_components=8, subsample=1000,
+                    device=device)
     labels, _ = km.assign(x, run.centroids)
     assert clustering_accuracy(y, labels) == 1.0
 
 
 @pytest.mark.parametrize("k", [3, 8])
-def test_sse_matches_scikit_learn_on_real_images(small_real, k):
+def test_sse_matches_scikit_learn_on_real_images(small_real, k, device):
     (x, _), _ = small_real
-    ours = km.kmeans_sweep(x, [k], n_init=10, seed=0, subsample=1000)[k]
+    ours = km.kmeans_sweep(x, [k], n_init=10, seed=0, subsample=1000, device=device)[k]
     theirs = KMeans(k, n_init=10, random_state=0).fit(x)
     _, their_sse = km.assign(x, theirs.cluster_centers_)
     # Best-of-10 runs land in slightly different local minima; within 1% either way.
