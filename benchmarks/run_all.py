@@ -15,6 +15,7 @@ BENCHMARKS = [
     ["bench_training.py"],
     ["bench_elbow.py", "--repeats", "3", "--baseline-repeats", "1"],
     ["bench_gmm.py"],
+    ["bench_allocator.py"],
     ["bench_scaling.py"],
     ["bench_pipeline.py"],
     ["bench_distributed.py"],

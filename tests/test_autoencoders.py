@@ -115,6 +115,37 @@ def test_hand_written_step_matches_autograd(device):
         assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-9), name
 
 
+def test_training_matches_autograd_and_optimizer_step(device):
+    """train_autoencoder (hand-written step, Adam one layer at a time) against the plain
+    loop: autograd, then Adam(fused=True).step() on the whole model."""
+    x = np.random.default_rng(0).random((600, 784), dtype=np.float32)
+    torch.manual_seed(0)
+    ours = DenseAutoencoder().to(device)
+    plain = DenseAutoencoder().to(device)
+    plain.load_state_dict(ours.state_dict())
+    history = train_autoencoder(ours, x, epochs=2, batch_size=256, seed=3)
+
+    xt = torch.from_numpy(x).to(device)
+    optimizer = torch.optim.Adam(plain.parameters(), lr=1e-3, eps=1e-7, fused=True)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(3)
+    losses = []
+    for _ in range(2):
+        order = torch.randperm(len(x), generator=generator, device=device)
+        total = 0.0
+        for begin in range(0, len(x), 256):
+            xb = xt[order[begin:begin + 256]]
+            loss = torch.nn.functional.mse_loss(plain(xb), xb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(xb)
+        losses.append(total / len(x))
+    assert history.loss == pytest.approx(losses, rel=1e-5)
+    for (name, p), q in zip(ours.named_parameters(), plain.parameters(), strict=True):
+        assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+
+
 def test_conv_encoder_matches_the_study_layer_order():
     """Our encoder pools before its ReLUs (cheaper); the study's order gives the same codes
     and the same gradients."""

@@ -327,6 +327,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .allocator import keep_freed_memory
     from .artifacts import ArtifactError
     from .config import ConfigError
     from .data import DatasetError
@@ -337,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
                 "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
                 "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr}
+    keep_freed_memory()
     # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written
     # atomically, so either way the output folder stays valid and the run resumes.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -3,6 +3,10 @@
 UMAP is given an exact k-nearest-neighbour graph from scikit-learn instead of building
 its own NN-descent index: in a fresh process that index spends about a minute in numba
 compilation, so a 10,000-point map took 76 s that way and 21 s this way (one core).
+
+UMAP runs 200 epochs of layout optimisation, its own default for large data (it picks
+500 below 10,000 points). For 3,000 Fashion-MNIST images that took 1.7 s instead of
+4.5 s, with trustworthiness (15 neighbours) 0.9757 instead of 0.9769.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ __all__ = ["embed_2d"]
 
 
 def embed_2d(x: np.ndarray, method: str = "umap", seed: int = 0,
-             n_neighbors: int = 15) -> np.ndarray:
+             n_neighbors: int = 15, n_epochs: int = 200) -> np.ndarray:
     """Coordinates of shape (n_samples, 2) for ``x`` of shape (n_samples, n_features).
 
     Parameters
@@ -23,6 +27,8 @@ def embed_2d(x: np.ndarray, method: str = "umap", seed: int = 0,
     method : {"umap", "tsne"}
     seed : int
         Makes the map reproducible (UMAP then runs single-threaded).
+    n_neighbors, n_epochs : int
+        UMAP's neighbourhood size and number of layout epochs.
     """
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) < 3:
@@ -42,5 +48,5 @@ def embed_2d(x: np.ndarray, method: str = "umap", seed: int = 0,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # UMAP warns that a seed disables parallelism
         reducer = umap.UMAP(n_components=2, n_neighbors=k, random_state=seed,
-                            precomputed_knn=(indices, distances, None))
+                            precomputed_knn=(indices, distances, None), n_epochs=n_epochs)
         return reducer.fit_transform(x).astype(np.float32)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .allocator import release_free_memory
 from .artifacts import (
     ArtifactError,
     config_hash,
@@ -152,6 +153,7 @@ class Study:
     def _timed(self, name: str, fn: Callable[[], tuple[Any, bool]]) -> Any:
         tic = time.perf_counter()
         result, reused = fn()
+        release_free_memory()
         self.timing[name] = {"seconds": time.perf_counter() - tic, "reused": reused}
         if reused:
             self.log.info(f"{name}: reused from {self.out}")

@@ -2,7 +2,8 @@
 
 The loop keeps the whole training set as one tensor on the device and cuts shuffled
 batches from it with ``index_select``: no ``DataLoader``, no per-batch Python objects.
-Adam uses torch's fused kernel. Both matter on a 2-core CPU, where the model's matrix
+Adam uses torch's fused kernel (for the dense autoencoder, one layer at a time inside
+the hand-written backward pass). Both matter on a 2-core CPU, where the model's matrix
 products take about 3 s an epoch (see ``benchmarks/bench_training.py``).
 
 After every epoch the weights, the optimiser state, the shuffling generator, the epoch
@@ -175,6 +176,7 @@ class _LinearStackStep:
     def __init__(self, stack: list[tuple[nn.Linear, str]], batch_size: int):
         self.layers = [layer for layer, _ in stack]
         self.relu = [act == "relu" for _, act in stack]
+        self.batch_size = batch_size
         dev = self.layers[0].weight.device
         self.outputs = [torch.empty(batch_size, m.out_features, device=dev) for m in self.layers]
         self.grads = [torch.empty(batch_size, m.in_features, device=dev) for m in self.layers]
@@ -182,33 +184,97 @@ class _LinearStackStep:
         for layer in self.layers:
             for p in (layer.weight, layer.bias):
                 p.grad = torch.zeros_like(p)
+        # The tensors each step uses, looked up once (optimisers update them in place).
+        self.weights = [m.weight.detach() for m in self.layers]
+        self.weights_t = [w.T for w in self.weights]
+        self.biases = [m.bias.detach() for m in self.layers]
+        self.weight_grads = [m.weight.grad for m in self.layers]
+        self.bias_grads = [m.bias.grad for m in self.layers]
+
+    def _buffers(self, n: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        if n == self.batch_size:
+            return self.outputs, self.grads, self.delta
+        return [b[:n] for b in self.outputs], [b[:n] for b in self.grads], self.delta[:n]
 
     @torch.no_grad()
-    def __call__(self, xb: torch.Tensor) -> torch.Tensor:
-        n = len(xb)
+    def __call__(self, xb: torch.Tensor,
+                 update: Callable[[int], None] | None = None) -> torch.Tensor:
+        """The batch's mean squared error; the gradients are left in ``.grad``.
+
+        ``update(i)``, when given, is called for layer ``i`` as soon as its gradients
+        are final and this step no longer needs its weights (last layer first).
+        """
+        outputs, grads, delta = self._buffers(len(xb))
         h = xb
-        for layer, relu, out in zip(self.layers, self.relu, self.outputs, strict=True):
-            out = out[:n]
-            torch.addmm(layer.bias, h, layer.weight.T, out=out)
-            out.relu_() if relu else out.sigmoid_()
+        for i, out in enumerate(outputs):
+            torch.addmm(self.biases[i], h, self.weights_t[i], out=out)
+            out.relu_() if self.relu[i] else out.sigmoid_()
             h = out
         y = h
-        delta = torch.sub(y, xb, out=self.delta[:n])
+        torch.sub(y, xb, out=delta)
         flat = delta.view(-1)
         loss = torch.dot(flat, flat) / flat.numel()
         # d(mean squared error)/d(pre-activation) through the output sigmoid.
         g = _sigmoid_backward(delta.mul_(2.0 / delta.numel()), y)
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[i]
-            inputs = xb if i == 0 else self.outputs[i - 1][:n]
-            torch.mm(g.T, inputs, out=layer.weight.grad)
-            torch.sum(g, 0, out=layer.bias.grad)
+        for i in range(len(outputs) - 1, -1, -1):
+            inputs = xb if i == 0 else outputs[i - 1]
+            torch.mm(g.T, inputs, out=self.weight_grads[i])
+            torch.sum(g, 0, out=self.bias_grads[i])
             if i == 0:
                 break
-            g_in = torch.mm(g, layer.weight, out=self.grads[i][:n])
+            g_in = torch.mm(g, self.weights[i], out=grads[i])
+            if update is not None:
+                update(i)
             backward = _relu_backward if self.relu[i - 1] else _sigmoid_backward
             g = backward(g_in, inputs)
+        if update is not None:
+            update(0)
         return loss
+
+
+class _LayerwiseAdam:
+    """Adam for one layer of a :class:`_LinearStackStep` at a time, on a fused Adam
+    optimiser's own state (so checkpoints and ``optimizer.step`` still see it).
+
+    Updating a layer right after its backward step, while its weights and gradients are
+    still in cache, does the same arithmetic as one ``optimizer.step()`` after the whole
+    backward pass (the weights agree to the last bit) and took the dense autoencoder's
+    training step 2-3 % less time here (median ratio of 120 interleaved 10-step runs:
+    0.973 and 0.983). It calls ``torch._fused_adam_``, the kernel behind
+    ``Adam(fused=True)``; :meth:`available` says whether this torch has it.
+    """
+
+    def __init__(self, optimizer: torch.optim.Adam, layers: list[nn.Linear]):
+        group = optimizer.param_groups[0]
+        self.options = {"lr": group["lr"], "beta1": group["betas"][0],
+                        "beta2": group["betas"][1], "weight_decay": group["weight_decay"],
+                        "eps": group["eps"], "amsgrad": False, "maximize": False}
+        self.layers = []
+        for layer in layers:
+            params = [layer.weight, layer.bias]
+            states = [optimizer.state[p] for p in params]
+            for p, state in zip(params, states, strict=True):
+                if not state:  # as Adam(fused=True) initialises it on its first step
+                    state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+            self.layers.append((params, [p.grad for p in params],
+                                [s["exp_avg"] for s in states],
+                                [s["exp_avg_sq"] for s in states], [s["step"] for s in states]))
+
+    @staticmethod
+    def available(optimizer: torch.optim.Optimizer) -> bool:
+        group = optimizer.param_groups[0]
+        return (hasattr(torch, "_fused_adam_") and isinstance(optimizer, torch.optim.Adam)
+                and len(optimizer.param_groups) == 1 and bool(group.get("fused"))
+                and not group["amsgrad"] and not group["maximize"]
+                and not group.get("decoupled_weight_decay", False)
+                and not torch.is_tensor(group["lr"]))
+
+    def __call__(self, i: int) -> None:
+        params, grads, exp_avgs, exp_avg_sqs, steps = self.layers[i]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, **self.options)
 
 
 # The gradients through the activations, in place, as autograd computes them (aten's own
@@ -288,20 +354,26 @@ def train_autoencoder(
     n = len(xt)
     by_hand = _LinearStackStep(model.linear_stack(), batch_size) \
         if hasattr(model, "linear_stack") else None
+    # After the checkpoint is loaded: loading replaces the optimiser's state tensors.
+    layerwise = _LayerwiseAdam(optimizer, by_hand.layers) \
+        if by_hand is not None and _LayerwiseAdam.available(optimizer) else None
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         order = torch.randperm(n, generator=generator, device=device)
         total = torch.zeros((), dtype=torch.float64, device=device)
         for begin in range(0, n, batch_size):
             xb = xt.index_select(0, order[begin : begin + batch_size])
-            if by_hand is not None:
-                loss = by_hand(xb)
+            if layerwise is not None:
+                loss = by_hand(xb, update=layerwise)
             else:
-                loss = nn.functional.mse_loss(model(xb), xb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(xb)
+                if by_hand is not None:
+                    loss = by_hand(xb)
+                else:
+                    loss = nn.functional.mse_loss(model(xb), xb)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                optimizer.step()
+            total.add_(loss.detach(), alpha=len(xb))
         train_loss = float(total) / n
         check_finite(train_loss, epoch + 1)
         history.loss.append(train_loss)

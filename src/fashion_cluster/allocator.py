@@ -1,0 +1,70 @@
+"""Process-wide tuning of the C library's allocator for large, short-lived arrays.
+
+glibc's malloc serves every block above its mmap threshold (128 KB at start, rising by
+itself to at most 32 MB) with a fresh ``mmap`` and returns it to the system on free, and
+it trims freed memory off the top of its heap. Either way the next tensor of that size
+is faulted in again one 4 KB page at a time, which in a virtual machine costs about as
+much as the arithmetic on it. A convolutional training step allocates and frees tens of
+such activations (up to 51 MB each at batch 256). Two epochs of the convolutional
+autoencoder on 15,360 images, on this project's 2-core machine (same losses to the last
+bit in all three):
+
+- glibc's defaults: 22.8 and 24.9 s an epoch, 6.9 million page faults, peak RSS 642 MB;
+- mmap threshold at its 32 MB maximum, no trimming: 21.0 and 21.1 s, 4.2 million;
+- no mmap at all, no trimming (what this module sets): 15.8 and 16.0 s, 0.15 million
+  page faults, peak RSS 707 MB.
+
+Freed blocks are then reused from the heap, and stay with the process until
+:func:`release_free_memory` hands them back (the study calls it between stages). Only
+the command-line tool changes the settings: a library does not change its host
+process's allocator.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+__all__ = ["keep_freed_memory", "release_free_memory"]
+
+# mallopt parameters, from glibc's <malloc.h>.
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+_M_MMAP_MAX = -4
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc reuse freed large blocks instead of returning them to the system.
+
+    Returns True when the settings took effect; False where the C library is not glibc
+    (macOS, musl, Windows), where nothing is changed.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    # No block by mmap (a thread's own arena still falls back to it when its heap is
+    # full), never trim the heap, and grow it in steps of 64 MB.
+    settings = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**31 - 1), (_M_TOP_PAD, 64 * 2**20))
+    return all(mallopt(param, value) == 1 for param, value in settings)
+
+
+def release_free_memory() -> None:
+    """Give the memory that malloc holds for no object back to the system.
+
+    With :func:`keep_freed_memory` in effect, freed blocks stay with the process, and
+    the holes they leave between blocks still in use add up from one stage of a run to
+    the next. Called between stages, this keeps the peak memory that of one stage.
+    A no-op where the C library is not glibc.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
