@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Callable
 
 __all__ = ["keep_freed_memory", "release_free_memory"]
 
@@ -33,17 +34,24 @@ _M_TOP_PAD = -2
 _M_MMAP_MAX = -4
 
 
+def _glibc(name: str) -> Callable[..., int] | None:
+    """The C library's function ``name``, or None off Linux or where it has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Let glibc reuse freed large blocks instead of returning them to the system.
 
     Returns True when the settings took effect; False where the C library is not glibc
     (macOS, musl, Windows), where nothing is changed.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    mallopt = _glibc("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     # No block by mmap (a thread's own arena still falls back to it when its heap is
@@ -60,11 +68,7 @@ def release_free_memory() -> None:
     the next. Called between stages, this keeps the peak memory that of one stage.
     A no-op where the C library is not glibc.
     """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    trim(0)
+    trim = _glibc("malloc_trim")
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        trim(0)

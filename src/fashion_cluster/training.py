@@ -365,15 +365,13 @@ def train_autoencoder(
         total = torch.zeros((), dtype=torch.float64, device=device)
         for begin in range(0, n, batch_size):
             xb = xt.index_select(0, order[begin : begin + batch_size])
-            if layerwise is not None:
+            if by_hand is not None:
                 loss = by_hand(xb, update=layerwise)
             else:
-                if by_hand is not None:
-                    loss = by_hand(xb)
-                else:
-                    loss = nn.functional.mse_loss(model(xb), xb)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                loss = nn.functional.mse_loss(model(xb), xb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            if layerwise is None:
                 optimizer.step()
             total.add_(loss.detach(), alpha=len(xb))
         train_loss = float(total) / n
