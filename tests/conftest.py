@@ -16,6 +16,10 @@ import pytest  # noqa: E402
 
 from fashion_cluster import data  # noqa: E402
 
+# The seed of every test marked ``accuracy``. benchmarks/bench_thresholds.py runs those
+# tests over many seeds and thread counts; their thresholds come from that distribution.
+SEED = int(os.environ.get("FASHION_CLUSTER_TEST_SEED", "0"))
+
 REAL_DIR = next((d for d in data.candidate_dirs() if (d / "train-images-idx3-ubyte.gz").is_file()
                  or (d / "train-images-idx3-ubyte").is_file()), None)
 
@@ -47,13 +51,56 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("FASHION_MNIST_MIRROR", raising=False)
 
 
+NO_GPU = "no CUDA device: this variant runs the GPU path"
+
+
+_SKIPPED: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Only GPU variants may skip: under CI=true any other skip fails the run, so that a
+    missing dependency or data file cannot pass as green."""
+    if os.environ.get("CI") == "true" and exitstatus == 0 and any(
+            reason != NO_GPU for _, reason in _SKIPPED):
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name every skipped test (pytest's own summary groups them by line)."""
+    if _SKIPPED:
+        terminalreporter.section("skipped tests")
+        for nodeid, reason in _SKIPPED:
+            flag = "" if reason == NO_GPU else "  <- not a GPU variant"
+            terminalreporter.line(f"{nodeid}: {reason}{flag}")
+        if os.environ.get("CI") == "true" and any(r != NO_GPU for _, r in _SKIPPED):
+            terminalreporter.line("CI=true: only GPU variants may skip; failing the run",
+                                  red=True)
+
+
+@pytest.fixture
+def measured(record_property):
+    """``measured(name, value)`` records a score that a test sets a threshold on (for
+    benchmarks/bench_thresholds.py, through --junitxml) and returns the value."""
+    def record(name: str, value: float) -> float:
+        record_property(name, float(value))
+        return value
+
+    return record
+
+
 @pytest.fixture(params=["cpu", "cuda"])
 def device(request) -> str:
     """The devices a torch path must agree on; "cuda" is skipped where there is no GPU."""
     import torch
 
     if request.param == "cuda" and not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
+        pytest.skip(NO_GPU)
     return request.param
 
 
@@ -113,7 +160,7 @@ def tiny_run(tmp_path_factory, real_dir):
     preset.write_text(TINY_PRESET)
     out = folder / "out"
     args = ["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
-            "--data-dir", str(real_dir), "--quiet"]
+            "--data-dir", str(real_dir), "--seed", str(SEED), "--quiet"]
     assert cli.main(args) == 0
     return preset, out, args
 

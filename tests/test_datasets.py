@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_idx
+from conftest import SEED, write_idx
 from PIL import Image
 
 from fashion_cluster import AutoencoderKMeans, cli, clustering_accuracy
@@ -136,17 +136,18 @@ def test_unknown_source(tmp_path):
         load_dataset(tmp_path / "x.csv")
 
 
-def test_estimator_on_colour_images_of_another_size(fmnist):
+@pytest.mark.accuracy
+def test_estimator_on_colour_images_of_another_size(fmnist, measured):
     # Real garments, padded to 32x36 and tinted into RGB.
     (images, labels), _ = fmnist
     images, labels = images[:2000], labels[:2000]
     padded = np.pad(images, ((0, 0), (2, 2), (4, 4)))
     colour = np.stack([padded, padded // 2, padded // 4], axis=-1)
-    est = AutoencoderKMeans(epochs=10, batch_size=32, n_init=3, random_state=0)
+    est = AutoencoderKMeans(epochs=10, batch_size=32, n_init=3, random_state=SEED)
     pred = est.fit_predict(colour)  # (N, 32, 36, 3) uint8
     assert est.n_features_in_ == 32 * 36 * 3
     assert est.cluster_centers_.shape == (10, 49)
-    assert clustering_accuracy(labels, pred) > 0.35
+    assert measured("colour_ae_kmeans_train", clustering_accuracy(labels, pred)) > 0.35
 
 
 STUDY = """
@@ -172,18 +173,19 @@ map_method = "tsne"
 """
 
 
-def test_study_on_an_image_folder(png_folder, tmp_path):
+@pytest.mark.accuracy
+def test_study_on_an_image_folder(png_folder, tmp_path, measured):
     preset = tmp_path / "shapes.toml"
     preset.write_text(STUDY)
     out = tmp_path / "out"
     assert cli.main(["run", "--preset", str(preset), "--dataset", str(png_folder),
                      "--image-size", "20x24", "--out", str(out), "--device", "cpu",
-                     "--quiet"]) == 0
+                     "--seed", str(SEED), "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["dataset"]["image_shape"] == [20, 24, 3] and m["dataset"]["labelled"]
     assert m["dataset"]["class_names"] == ["hbar", "square", "vbar"]
     assert m["autoencoders"]["dense"]["parameters"] > 0
-    assert m["methods"]["kmeans_raw"]["test"]["accuracy"] > 0.6
+    assert measured("shapes_kmeans_raw_test", m["methods"]["kmeans_raw"]["test"]["accuracy"]) > 0.6
     assert (out / "report.html").is_file() and (out / "figures" / "ae_gmm_gallery.png").is_file()
 
 

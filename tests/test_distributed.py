@@ -137,6 +137,12 @@ def test_starting_local_workers_leaves_the_environment_alone():
     try:
         assert c.run(lambda: os.environ.get("OMP_NUM_THREADS")) != {}  # workers did start
         assert dict(os.environ) == before
+        # A restarted worker (after a crash, say) leaves the thread settings alone too;
+        # Dask then sets only its own bookkeeping and malloc variables.
+        c.restart()
+        dask_own = ("PYTHONHASHSEED", "__DASK_PARENT_PID", "MALLOC_TRIM_THRESHOLD_")
+        assert ({k: v for k, v in os.environ.items() if k not in dask_own}
+                == {k: v for k, v in before.items() if k not in dask_own})
     finally:
         cluster = c.cluster
         c.close()

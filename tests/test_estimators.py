@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import SEED
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.pipeline import make_pipeline
@@ -44,38 +45,42 @@ def test_exported_from_package_root():
         assert hasattr(fc, name)
 
 
-def test_dense_autoencoder_in_a_pipeline(small_real):
+@pytest.mark.accuracy
+def test_dense_autoencoder_in_a_pipeline(small_real, measured):
     (x, y), (xt, yt) = small_real
-    pipe = make_pipeline(fc.DenseAutoencoder(epochs=8, random_state=0), KMeans(10, n_init=3,
-                                                                              random_state=0))
+    pipe = make_pipeline(fc.DenseAutoencoder(epochs=8, random_state=SEED),
+                         KMeans(10, n_init=3, random_state=SEED))
     labels = pipe.fit_predict(x)
-    assert fc.clustering_accuracy(y, labels) > 0.35
+    assert measured("pipeline_train", fc.clustering_accuracy(y, labels)) > 0.35
     assert pipe.predict(xt).shape == (500,)
     codes = pipe[0].transform(xt)
     assert codes.shape == (500, 49) and codes.dtype == np.float32
     back = pipe[0].inverse_transform(codes)
-    assert back.shape == (500, 784) and np.mean((back - xt) ** 2) < 0.1
+    assert back.shape == (500, 784)
+    assert measured("pipeline_reconstruction_mse", np.mean((back - xt) ** 2)) < 0.1
 
 
-def test_uint8_image_stacks_and_reproducibility(fmnist):
+@pytest.mark.accuracy
+def test_uint8_image_stacks_and_reproducibility(fmnist, measured):
     (images, labels), _ = fmnist
     images, labels = images[:1500], labels[:1500]
-    est = fc.AutoencoderGMM(epochs=6, random_state=1)
+    est = fc.AutoencoderGMM(epochs=6, random_state=SEED + 1)
     a = est.fit_predict(images)  # (N, 28, 28) uint8: flattened and divided by 255
     b = clone(est).fit_predict(images)
     assert np.array_equal(a, b)
     assert est.n_features_in_ == 784 and est.autoencoder_.data_max_ == 255
-    assert fc.clustering_accuracy(labels, a) > 0.35
+    assert measured("ae_gmm_train", fc.clustering_accuracy(labels, a)) > 0.35
     assert est.predict_proba(images[:5]).shape == (5, 10)
 
 
-def test_conv_estimator_on_image_stack(fmnist):
+@pytest.mark.accuracy
+def test_conv_estimator_on_image_stack(fmnist, measured):
     (images, labels), _ = fmnist
-    est = fc.ConvAutoencoderKMeans(epochs=2, n_init=2, random_state=0)
+    est = fc.ConvAutoencoderKMeans(epochs=2, n_init=2, random_state=SEED)
     pred = est.fit_predict(images[:1000])
     assert est.autoencoder_.image_shape_ == (1, 28, 28)
     assert est.transform(images[:3]).shape == (3, 10)
-    assert fc.clustering_accuracy(labels[:1000], pred) > 0.3
+    assert measured("conv_kmeans_train", fc.clustering_accuracy(labels[:1000], pred)) > 0.3
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -125,11 +130,12 @@ def test_umap_gmm_parameters_are_checked_before_training(params, message):
         est.fit(np.random.default_rng(0).random((30, 8)))
 
 
-def test_umap_gmm_on_real_images_places_new_images_without_refitting(small_real):
+@pytest.mark.accuracy
+def test_umap_gmm_on_real_images_places_new_images_without_refitting(small_real, measured):
     (x, y), (xt, yt) = small_real
-    est = fc.AutoencoderUMAPGMM(n_clusters=10, epochs=10, random_state=0).fit(x)
+    est = fc.AutoencoderUMAPGMM(n_clusters=10, epochs=10, random_state=SEED).fit(x)
     fitted = est.umap_.embedding_.copy()
     labels = est.predict(xt)
     assert np.array_equal(est.umap_.embedding_, fitted)
-    assert fc.clustering_accuracy(yt, labels) > 0.4
+    assert measured("umap_gmm_test", fc.clustering_accuracy(yt, labels)) > 0.4
     assert est.predict_proba(xt).shape == (len(xt), 10)

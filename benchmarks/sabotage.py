@@ -1,0 +1,100 @@
+"""A pytest plugin that breaks the methods on purpose, to show that the accuracy tests
+catch a broken method. ``bench_thresholds.py`` loads it (``-p sabotage``) with
+``FASHION_CLUSTER_SABOTAGE`` set to one of:
+
+- ``random``: every clustering returns uniformly random labels;
+- ``collapse``: every clustering puts every image into cluster 0;
+- ``untrained``: every network (autoencoders, contrastive CNN) trains with a learning
+  rate of 1e-12, i.e. stays at its random initialisation.
+
+Only the methods are changed; the scoring (Hungarian accuracy) is left alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+
+MODE = os.environ.get("FASHION_CLUSTER_SABOTAGE", "")
+
+
+def _broken(n: int, k: int) -> np.ndarray:
+    if MODE == "collapse":
+        return np.zeros(n, dtype=np.int64)
+    return np.random.default_rng(n).integers(0, max(k, 2), n).astype(np.int64)
+
+
+def _labels_of(fn, k_of):
+    """Wrap ``fn`` so that the labels it returns are broken (same shape)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        if isinstance(out, tuple):  # kmeans.assign: (labels, sse)
+            return (_broken(len(out[0]), k_of(args, kwargs, out)), *out[1:])
+        return _broken(len(out), k_of(args, kwargs, out))
+    return wrapper
+
+
+def _fit_of(fn):
+    """Wrap a fit function whose result has ``labels`` (and maybe ``predict``)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        fit = fn(*args, **kwargs)
+        k = int(max(np.max(fit.labels), 1)) + 1
+        fit.labels = _broken(len(fit.labels), k)
+        if hasattr(fit, "predict") and callable(fit.predict):
+            fit.predict = lambda data, k=k: _broken(len(data), k)
+        return fit
+    return wrapper
+
+
+def _slow_learner(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        kwargs["learning_rate"] = 1e-12
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+@pytest.fixture(autouse=True)
+def _sabotage(monkeypatch):
+    if not MODE:
+        yield
+        return
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    from fashion_cluster import (
+        clustering,
+        contrastive,
+        estimators,
+        gmm,
+        kmeans,
+        scan,
+        study,
+        training,
+    )
+
+    if MODE in ("random", "collapse"):
+        assign = _labels_of(kmeans.assign, lambda a, kw, out: len(a[1]))
+        for module in (kmeans, estimators):
+            monkeypatch.setattr(module, "assign", assign)
+        monkeypatch.setattr(gmm, "fit_full_gmm", _fit_of(gmm.fit_full_gmm))
+        monkeypatch.setattr(clustering, "fit_full_gmm", _fit_of(gmm.fit_full_gmm))
+        monkeypatch.setattr(scan, "fit_scan", _fit_of(scan.fit_scan))
+        for cls, k_name in ((GaussianMixture, "n_components"), (KMeans, "n_clusters")):
+            for name in ("predict", "fit_predict"):
+                monkeypatch.setattr(cls, name, _labels_of(
+                    getattr(cls, name), lambda a, kw, out, k_name=k_name: getattr(a[0], k_name)))
+    elif MODE == "untrained":
+        for module, name in ((training, "train_autoencoder"), (study, "train_autoencoder"),
+                             (estimators, "train_autoencoder"), (contrastive, "train_simclr"),
+                             (study, "train_simclr")):
+            monkeypatch.setattr(module, name, _slow_learner(getattr(module, name)))
+    else:
+        raise ValueError(f"FASHION_CLUSTER_SABOTAGE must be random, collapse or untrained, "
+                         f"got {MODE!r}")
+    yield
