@@ -3,7 +3,7 @@
 - bound: the same matrix products as one epoch of training (forward, and backward for
   weights and inputs, batch 256, 60,000 images) timed alone on preallocated tensors;
 - ours: ``fashion_cluster.training.train_autoencoder`` (tensor batches, hand-written
-  step, fused Adam a layer at a time);
+  step, fused Adam);
 - plain: a straightforward torch script (TensorDataset + DataLoader(shuffle=True),
   torch.optim.Adam defaults, nn.MSELoss).
 

@@ -116,8 +116,8 @@ def test_hand_written_step_matches_autograd(device):
 
 
 def test_training_matches_autograd_and_optimizer_step(device):
-    """train_autoencoder (hand-written step, Adam one layer at a time) against the plain
-    loop: autograd, then Adam(fused=True).step() on the whole model."""
+    """train_autoencoder (hand-written step) against the plain loop: autograd, then
+    Adam(fused=True).step() on the whole model."""
     x = np.random.default_rng(0).random((600, 784), dtype=np.float32)
     torch.manual_seed(0)
     ours = DenseAutoencoder().to(device)

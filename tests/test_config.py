@@ -44,3 +44,37 @@ def test_bad_presets_are_refused(tmp_path, text, message):
 def test_unknown_preset_name():
     with pytest.raises(ConfigError, match=r"unknown preset 'fast' \(available: .*paper"):
         load_preset("fast")
+
+
+def test_a_partial_section_keeps_that_sections_other_defaults(tmp_path):
+    # StudyConfig's conv_ae trains 5 epochs, not AutoencoderConfig's 100.
+    path = tmp_path / "partial.toml"
+    path.write_text("[conv_ae]\nbatch_size = 64\n[dense_ae]\nepochs = 3\n")
+    cfg = load_preset(path)
+    assert cfg.conv_ae.batch_size == 64 and cfg.conv_ae.epochs == StudyConfig().conv_ae.epochs == 5
+    assert cfg.dense_ae.epochs == 3 and cfg.dense_ae.batch_size == 256
+
+
+def test_validating_a_preset_loads_neither_torch_nor_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys; from fashion_cluster.config import load_preset; "
+            "[load_preset(p) for p in ('paper', 'quick', 'best', 'extended')]; "
+            "heavy = {'torch', 'sklearn'} & set(sys.modules); assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_error_of_ours_has_one_base():
+    from fashion_cluster import FashionClusterError
+    from fashion_cluster.artifacts import ArtifactError
+    from fashion_cluster.data import DatasetError
+    from fashion_cluster.distributed import ClusterError
+    from fashion_cluster.study import OutputError
+    from fashion_cluster.training import TrainingError
+
+    for error in (ArtifactError, ConfigError, DatasetError, OutputError):
+        assert issubclass(error, FashionClusterError) and issubclass(error, ValueError)
+    for error in (ClusterError, TrainingError):
+        assert issubclass(error, FashionClusterError) and issubclass(error, RuntimeError)

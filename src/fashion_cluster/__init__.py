@@ -14,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from .errors import FashionClusterError
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -29,6 +31,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "FashionClusterError",
     "AutoencoderGMM",
     "AutoencoderKMeans",
     "AutoencoderUMAPGMM",

@@ -5,14 +5,10 @@ itself to at most 32 MB) with a fresh ``mmap`` and returns it to the system on f
 it trims freed memory off the top of its heap. Either way the next tensor of that size
 is faulted in again one 4 KB page at a time, which in a virtual machine costs about as
 much as the arithmetic on it. A convolutional training step allocates and frees tens of
-such activations (up to 51 MB each at batch 256). Two epochs of the convolutional
-autoencoder on 15,360 images, on this project's 2-core machine (same losses to the last
-bit in all three):
-
-- glibc's defaults: 22.8 and 24.9 s an epoch, 6.9 million page faults, peak RSS 642 MB;
-- mmap threshold at its 32 MB maximum, no trimming: 21.0 and 21.1 s, 4.2 million;
-- no mmap at all, no trimming (what this module sets): 15.8 and 16.0 s, 0.15 million
-  page faults, peak RSS 707 MB.
+such activations (up to 51 MB each at batch 256). With no mmap and no trimming (what
+this module sets) an epoch of the convolutional autoencoder runs about a third faster
+with the same losses to the last bit (``benchmarks/bench_allocator.py``,
+``benchmarks/results/allocator-2026-11-28.md``).
 
 Freed blocks are then reused from the heap, and stay with the process until
 :func:`release_free_memory` hands them back (the study calls it between stages). Only

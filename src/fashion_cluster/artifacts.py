@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import FashionClusterError
+
 __all__ = [
     "ArtifactError",
     "atomic_path",
@@ -46,7 +48,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-class ArtifactError(ValueError):
+class ArtifactError(FashionClusterError, ValueError):
     """A saved artifact is missing, damaged, or not what the run expects."""
 
 

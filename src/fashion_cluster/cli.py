@@ -238,7 +238,7 @@ def _summary_line(metrics: dict, out: Path) -> str:
 def _cmd_elbow(args: argparse.Namespace) -> int:
     from .artifacts import write_json
     from .datasets import load_dataset
-    from .kmeans import resolve_device
+    from .devices import resolve_device
     from .progress import Reporter
     from .study import run_elbow
 
@@ -328,12 +328,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .allocator import keep_freed_memory
-    from .artifacts import ArtifactError
-    from .config import ConfigError
-    from .data import DatasetError
-    from .distributed import ClusterError
-    from .study import OutputError
-    from .training import TrainingError
+    from .errors import FashionClusterError
 
     handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
                 "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
@@ -348,8 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted: finished stages and epochs are saved; run the same command "
               "again to resume", file=sys.stderr)
         return 130
-    except (DatasetError, ConfigError, OutputError, ArtifactError, TrainingError, ClusterError,
-            ValueError) as exc:
+    except (FashionClusterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -14,12 +14,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .errors import FashionClusterError
+
 __all__ = ["ConfigError", "StudyConfig", "available_presets", "load_preset"]
 
 STUDY_METHODS = ("kmeans_raw", "ae_kmeans", "ae_gmm", "conv_ae_kmeans")
 
 
-class ConfigError(ValueError):
+class ConfigError(FashionClusterError, ValueError):
     """A preset or option is invalid; the message says which and why."""
 
 
@@ -206,9 +208,11 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
 
 
 def _build(cls: type, values: dict[str, Any], source: str, section: str) -> Any:
+    """The section's dataclass: the keys given in ``values``, the others at the defaults
+    ``StudyConfig`` has for that section (which can differ from the class's own)."""
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: [{section}] must be a table, got {values!r}")
-    defaults = cls()
+    defaults = getattr(StudyConfig(), section)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -216,7 +220,7 @@ def _build(cls: type, values: dict[str, Any], source: str, section: str) -> Any:
                           f"(known: {', '.join(sorted(known))})")
     checked = {k: _check_value(source, f"{section}.{k}", k, v, getattr(defaults, k))
                for k, v in values.items()}
-    return cls(**checked)
+    return dataclasses.replace(defaults, **checked)
 
 
 def from_dict(data: dict[str, Any], source: str = "<dict>") -> StudyConfig:
@@ -233,8 +237,6 @@ def from_dict(data: dict[str, Any], source: str = "<dict>") -> StudyConfig:
     for section, cls in _SECTIONS.items():
         if section in data:
             kwargs[section] = _build(cls, data[section], source, section)
-        elif section == "conv_ae":
-            kwargs[section] = top_defaults.conv_ae
     config = StudyConfig(**kwargs)
     _check_consistency(config, source)
     return config

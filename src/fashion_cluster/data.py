@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import FashionClusterError
+
 __all__ = [
     "CLASS_NAMES",
     "DEBIAN_DIR",
@@ -97,7 +99,7 @@ _IDX_DTYPES = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(FashionClusterError, ValueError):
     """A dataset file is missing, unreadable or does not hold what it should.
 
     The message always names the file and says what is wrong with it.
@@ -438,23 +440,32 @@ def check_pair(
 # --------------------------------------------------------------------- scaling
 
 
-def scale_images(images: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    """Min-max scale uint8 images to float32 in [0, 1], flattened.
+def scale_images(images: np.ndarray, low: float = 0.0, high: float = 255.0,
+                 batch_size: int = 8192) -> np.ndarray:
+    """Min-max scale images to float32, flattened: ``(x - low) / (high - low)``.
+
+    The one scaling function of the package: the defaults map uint8 pixels to [0, 1]
+    (divided by 255, as the study); the estimators pass the range they saw in ``fit``.
+    A range of zero width maps to ``x - low``.
 
     Parameters
     ----------
-    images : ndarray of shape (N, H, W) or (N, D), uint8
+    images : ndarray of shape (N, H, W), (N, H, W, C) or (N, D), uint8 or float
+    low, high : float
 
     Returns
     -------
-    ndarray of shape (N, H*W), float32
+    ndarray of shape (N, D), float32
         Filled batch by batch so no float64 copy of the set is ever made.
     """
     flat = images.reshape(len(images), -1)
     out = np.empty(flat.shape, dtype=np.float32)
+    span = np.float32(high - low if high > low else 1.0)
     for start in range(0, len(flat), batch_size):
-        np.divide(flat[start : start + batch_size], np.float32(255),
-                  out=out[start : start + batch_size], dtype=np.float32)
+        part = out[start : start + batch_size]
+        np.subtract(flat[start : start + batch_size], np.float32(low), out=part,
+                    dtype=np.float32)
+        np.divide(part, span, out=part)
     return out
 
 

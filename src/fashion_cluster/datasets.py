@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASS_NAMES, DatasetError, check_pair, load_fashion_mnist, read_idx
-from .data import scale_images as _scale_uint8
+from .data import CLASS_NAMES, DatasetError, check_pair, load_fashion_mnist, read_idx, scale_images
 
 __all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_dataset"]
 
@@ -68,10 +67,9 @@ class ImageSet:
 
     def _scale(self, images: np.ndarray) -> np.ndarray:
         if images.dtype == np.uint8:
-            return _scale_uint8(images)
-        lo, hi = float(self.train_images.min()), float(self.train_images.max())
-        flat = images.reshape(len(images), -1).astype(np.float32)
-        return (flat - lo) / (hi - lo if hi > lo else 1.0)
+            return scale_images(images)
+        return scale_images(images, float(self.train_images.min()),
+                            float(self.train_images.max()))
 
     @property
     def x_train(self) -> np.ndarray:

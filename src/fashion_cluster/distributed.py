@@ -13,10 +13,11 @@ What is distributed:
   then every Lloyd iteration is one pass in which each task reads one chunk and returns
   per-cluster sums; no process ever holds the whole set.
 
-Tasks run with the driver's torch thread count (``task_threads``), because float results
-differ in the last bits between thread counts; with it, a cluster run reproduces the
-local run. Failed tasks (a worker that dies, say) are retried on other workers. The
-autoencoders are trained where the run is started (on its GPU if it has one).
+Tasks run with the driver's thread count (``task_threads``, for torch and the BLAS),
+because float results differ in the last bits between thread counts; with it, a cluster
+run reproduces the local run. Failed tasks (a worker that dies, say) are retried on other
+workers. The autoencoders are trained where the run is started (on its GPU if it has
+one).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import FashionClusterError
+
 __all__ = [
     "ClusterError",
     "DaskRunner",
@@ -40,7 +43,7 @@ __all__ = [
 RETRIES = 3
 
 
-class ClusterError(RuntimeError):
+class ClusterError(FashionClusterError, RuntimeError):
     """The Dask cluster cannot be reached or used; the message says which and why."""
 
 
@@ -60,6 +63,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
     memory_limit : str, optional
         Memory limit of each local worker (e.g. ``"500MB"``).
     """
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if (scheduler is None) == (workers is None):
@@ -72,7 +76,15 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
                                f"{timeout:.0f} s ({type(exc).__name__}: {exc})") from None
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    with _environ_kept():
+    # Dask's nanny writes its "pre-spawn-environ" into this process's os.environ at every
+    # worker start and restart, OMP_, MKL_ and OPENBLAS_NUM_THREADS=1 among it, after which
+    # every process started from here would run its BLAS on one thread. The nanny reads
+    # the setting once, when created: keep its memory setting, drop the thread counts
+    # (the tasks set their own, _threads).
+    spawn_env = {key: value for key, value
+                 in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+                 if not key.endswith("_NUM_THREADS")}
+    with _environ_kept(), dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None,
                                memory_limit=memory_limit or "auto")
@@ -81,13 +93,8 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
 
 @contextlib.contextmanager
 def _environ_kept() -> Iterator[None]:
-    """Undo what starting local workers writes into this process's environment.
-
-    Dask's nanny sets OMP_NUM_THREADS=1, MKL_NUM_THREADS=1 (its "pre-spawn-environ") in
-    ``os.environ`` of the driver before it spawns a worker, and leaves them there; any
-    process the driver starts afterwards (a CLI subprocess in a test, say) then runs
-    torch single-threaded and gets different float sums than before.
-    """
+    """Undo what starting a local cluster writes into this process's environment (the
+    variables Dask's process-title and hash-seed settings leave behind)."""
     before = dict(os.environ)
     try:
         yield
@@ -101,10 +108,13 @@ def _environ_kept() -> Iterator[None]:
 
 
 def _threads(n: int) -> None:
+    """Run this worker's torch and BLAS on ``n`` threads, as the driver does."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+    threadpool_limits(n, user_api="blas")
 
 
 def _sweep_task(x: np.ndarray, k: int, n_init: int, seed: int, threads: int, options: dict):
@@ -245,42 +255,46 @@ def fit_kmeans_out_of_core(client, path: str | Path, k: int, seed: int = 0,
         raise ValueError(f"{path}: expected an array of shape (N, pixels), got {raw.shape}")
     if raw.shape[0] < k:
         raise ValueError(f"{path}: {raw.shape[0]} rows, fewer than k = {k}")
-    scale = 1 / 255 if raw.dtype == np.uint8 else 1.0
     tic = time.perf_counter()
     with client.as_current():
-        centers = k_init(raw.astype(np.float32) * np.float32(scale), k, init="k-means||",
+        centers = k_init(raw.map_blocks(_scaled, dtype=np.float32), k, init="k-means||",
                          random_state=seed, max_iter=init_max_iter,
                          oversampling_factor=oversampling or 2 * k).astype(np.float64)
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
-            sums, counts, _ = _lloyd_pass(raw, centers, scale)
+            sums, counts, _ = _lloyd_pass(raw, centers)
             # An empty cluster keeps its centre, as in dask-ml.
             new = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centers)
             shift = float(((new - centers) ** 2).sum())
             centers = new
             if shift < tol:
                 break
-        _, _, sse = _lloyd_pass(raw, centers, scale)
+        _, _, sse = _lloyd_pass(raw, centers)
     return {"centroids": centers.astype(np.float32), "sse": sse, "n_iter": n_iter,
             "seconds": time.perf_counter() - tic, "n_samples": int(raw.shape[0]),
             "chunks": int(raw.numblocks[0])}
 
 
-def _lloyd_pass(raw, centers: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+def _scaled(block: np.ndarray) -> np.ndarray:
+    """A chunk as float32: uint8 pixels scaled to [0, 1] as everywhere, floats as they are."""
+    from .data import scale_images
+
+    return scale_images(block) if block.dtype == np.uint8 else block.astype(np.float32)
+
+
+def _lloyd_pass(raw, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Per-cluster sums (k, pixels), counts (k,) and the sum of squares, one task a chunk."""
     import dask
 
     shared = dask.delayed(centers.astype(np.float32))  # one key, not a copy per task
-    parts = [dask.delayed(_chunk_stats)(block, shared, scale)
+    parts = [dask.delayed(_chunk_stats)(block, shared)
              for block in raw.to_delayed().ravel()]
     return dask.delayed(_add_stats)(parts).compute()
 
 
-def _chunk_stats(block: np.ndarray, centers: np.ndarray, scale: float):
-    x = block.astype(np.float32)
-    if scale != 1.0:
-        x *= np.float32(scale)
+def _chunk_stats(block: np.ndarray, centers: np.ndarray):
+    x = _scaled(block)
     # ||x - c||^2 = ||x||^2 + (||c||^2 - 2 x.c): the bracket picks the label; no (rows, pixels)
     # temporary beyond x itself, which keeps a worker's peak near one float32 chunk.
     partial = (centers * centers).sum(1) - 2 * x @ centers.T

@@ -49,7 +49,9 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import autoencoders as nets
 from .clustering import fit_gmm, fit_umap
-from .kmeans import assign, kmeans, resolve_device
+from .data import scale_images
+from .devices import resolve_device
+from .kmeans import assign, kmeans
 from .training import train_autoencoder
 
 __all__ = [
@@ -221,8 +223,7 @@ class _Autoencoder(TransformerMixin, BaseEstimator):
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         """Min-max scale with the range seen in fit (a constant input maps to zero)."""
-        span = self.data_max_ - self.data_min_
-        return ((X - self.data_min_) / (span if span > 0 else 1.0)).astype(np.float32)
+        return scale_images(X, self.data_min_, self.data_max_)
 
     def _restore(self, Z: np.ndarray) -> np.ndarray:
         span = self.data_max_ - self.data_min_

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .artifacts import ArtifactError, config_hash, read_arrays, read_json
+from .methods import REPRESENTATIONS
 
 __all__ = [
     "autoencoder_rows",
@@ -31,8 +32,6 @@ __all__ = [
 ]
 
 CMAP = "gray"
-NETWORK_TITLES = {"dense": "Dense autoencoder", "conv": "Convolutional autoencoder",
-                  "simclr": "Contrastive CNN (SimCLR)"}
 FIGURES_VERSION = 2  # bump when a figure changes, so that old runs get redrawn
 
 
@@ -365,15 +364,15 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
 
     networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}
     for kind, ae in networks.items():
-        title = NETWORK_TITLES.get(kind, kind)
-        name = "simclr" if kind == "simclr" else f"{kind}_ae"
+        rep = REPRESENTATIONS[kind]
+        title = rep.Title
         _save(loss_curves(ae["loss"], ae["val_loss"], f"{title}: loss per epoch",
                           ae.get("loss_function", "mse")),
-              figdir / f"{name}_loss.png", written)
-        if kind == "simclr":
+              figdir / f"{rep.artifact}_loss.png", written)
+        if not rep.decodes:
             continue
         try:
-            codes = read_arrays(out / "codes" / f"{kind}_ae.npz")
+            codes = read_arrays(out / "codes" / f"{rep.artifact}.npz")
         except ArtifactError:
             continue
         code_dim = codes["example_codes"].shape[1]
@@ -382,7 +381,7 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
         _save(autoencoder_rows(codes["example_originals"], codes["example_codes"],
                                codes["example_reconstructions"], shape, code_shape,
                                f"{title}: original, code and reconstruction (test images)"),
-              figdir / f"{kind}_ae_reconstructions.png", written)
+              figdir / f"{rep.artifact}_reconstructions.png", written)
 
     for name, m in metrics.get("methods", {}).items():
         arrays = read_arrays(out / "methods" / f"{name}.npz")

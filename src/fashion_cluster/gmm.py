@@ -30,7 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 
-from .kmeans import resolve_device
+from .devices import resolve_device
 
 __all__ = ["MixtureFit", "fit_full_gmm"]
 

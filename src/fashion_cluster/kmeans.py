@@ -37,7 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["KMeansRun", "assign", "kmeans", "kmeans_sweep", "resolve_device"]
+from .devices import resolve_device
+
+__all__ = ["KMeansRun", "assign", "kmeans", "kmeans_sweep"]
 
 
 @dataclass
@@ -61,16 +63,6 @@ class KMeansRun:
     @property
     def k(self) -> int:
         return len(self.centroids)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` means CUDA when available, else CPU; anything else is checked."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device")
-    return dev
 
 
 def _chunk_rows(n_cols: int, device: torch.device) -> int:
@@ -152,13 +144,9 @@ def _kmeans_plus_plus(
 _SCREEN_TOL = 10.0
 _KEEP = 3
 # k-means++ starts screened per requested initialisation, and the screening's cap on
-# Lloyd iterations. With one start per init (10 for n_init = 10) the best of 10 missed
-# scikit-learn's best of 10 by 1.01 % at k = 7 on Fashion-MNIST (seed 0); keeping all 10
-# for the full-space polish still left 0.65 %: none of the starts led to its basin. With
-# 3 per init (30 starts) every k of 1..25 came within 0.03 % of scikit-learn's or below
-# it. Screening then ran 50-126 iterations per k (a batch runs until its slowest start
-# converges) and the sweep took 124 s; capped at 30 it takes 60 s with the same SSEs
-# (15: 51 s, but k = 21 0.25 % above). Measured with the full sweep, 2026-11-27.
+# Lloyd iterations: one start per init can miss scikit-learn's best basin by about 1 %;
+# three per init, capped at 30 iterations, match it at every k for half the time of an
+# uncapped screen (benchmarks/results/elbow-2026-11-27.md).
 _SCREEN_PER_INIT = 3
 _SCREEN_ITER = 30
 

@@ -5,6 +5,9 @@ A method clusters one *representation* of the images: ``raw`` (scaled pixels), `
 ``simclr`` (the features of a contrastively trained CNN). It is fitted on the training
 set and assigns the test set with the fitted model. Adding a method is adding an entry
 here; the study, ``metrics.json`` and the report pick it up by name.
+
+Importing this module is light (no torch, no scikit-learn): the configuration checks
+method names against it, and each fit function imports what it needs when called.
 """
 
 from __future__ import annotations
@@ -12,13 +15,52 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .clustering import ClusterFit, fit_gmm, fit_kmeans, fit_umap_gmm
-from .config import StudyConfig
+if TYPE_CHECKING:
+    from .clustering import ClusterFit
+    from .config import StudyConfig
 
-__all__ = ["METHODS", "FitInput", "Method", "SeedResult"]
+__all__ = ["METHODS", "REPRESENTATIONS", "FitInput", "Method", "Representation", "SeedResult"]
+
+
+@dataclass(frozen=True)
+class Representation:
+    """A network whose features a method clusters.
+
+    Attributes
+    ----------
+    kind : {"dense", "conv", "simclr"}
+        Key of ``representation`` in :class:`Method` and in ``metrics.json``.
+    title : str
+        Human name, lower case (``Title`` capitalises it).
+    artifact : str
+        Stem of its files: ``models/<artifact>.safetensors``, ``codes/<artifact>.npz``,
+        ``figures/<artifact>_loss.png``. It is also the preset section of its settings.
+    decodes : bool
+        An autoencoder: its codes decode back into images.
+    """
+
+    kind: str
+    title: str
+    artifact: str
+    decodes: bool = True
+
+    @property
+    def Title(self) -> str:  # noqa: N802 - the capitalised form of ``title``
+        return self.title[0].upper() + self.title[1:]
+
+
+REPRESENTATIONS: dict[str, Representation] = {
+    r.kind: r
+    for r in [
+        Representation("dense", "dense autoencoder", "dense_ae"),
+        Representation("conv", "convolutional autoencoder", "conv_ae"),
+        Representation("simclr", "contrastive CNN (SimCLR)", "simclr", decodes=False),
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -96,17 +138,23 @@ class Method:
 
 
 def _kmeans(inp: FitInput) -> ClusterFit:
+    from .clustering import fit_kmeans
+
     return fit_kmeans(inp.x, inp.k, n_init=inp.config.clustering.n_init, seed=inp.seed,
                       device=inp.device)
 
 
 def _gmm(inp: FitInput) -> ClusterFit:
+    from .clustering import fit_gmm
+
     cfg = inp.config.clustering
     return fit_gmm(inp.x, inp.k, seed=inp.seed, n_init=cfg.gmm_n_init,
                    covariance_type=cfg.gmm_covariance, device=inp.device)
 
 
 def _n2d(inp: FitInput) -> ClusterFit:
+    from .clustering import fit_umap_gmm
+
     cfg = inp.config.n2d
     return fit_umap_gmm(inp.x, inp.k, seed=inp.seed, n_neighbors=cfg.n_neighbors,
                         min_dist=cfg.min_dist, n_components=cfg.n_components or None,
@@ -115,6 +163,8 @@ def _n2d(inp: FitInput) -> ClusterFit:
 
 def _normalised_kmeans(inp: FitInput) -> ClusterFit:
     """K-Means on L2-normalised features (the usual way to cluster contrastive features)."""
+    from .clustering import ClusterFit
+
     def unit(v: np.ndarray) -> np.ndarray:
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 

@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .artifacts import atomic_path, read_json
-from .figures import NETWORK_TITLES
+from .methods import REPRESENTATIONS
 
 __all__ = ["PUBLISHED", "build_context", "render_html", "render_markdown", "write_report"]
 
@@ -103,10 +103,11 @@ def build_context(out: str | Path) -> dict[str, Any]:
     autoencoders = []
     networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}
     for kind, ae in networks.items():
-        name = "simclr" if kind == "simclr" else f"{kind}_ae"
+        rep = REPRESENTATIONS[kind]
+        name = rep.artifact
         autoencoders.append({
             "kind": kind,
-            "title": NETWORK_TITLES.get(kind, kind),
+            "title": rep.Title,
             "loss_function": ae.get("loss_function", "mse"),
             "parameters": ae.get("parameters"), "epochs": ae.get("epochs"),
             "batch_size": ae.get("batch_size"), "learning_rate": ae.get("learning_rate"),

@@ -48,9 +48,10 @@ from .config import StudyConfig
 from .contrastive import SimCLREncoder, train_simclr
 from .data import stratified_subset
 from .datasets import ImageSet, load_dataset
+from .devices import resolve_device
 from .embedding import embed_2d
-from .kmeans import resolve_device
-from .methods import METHODS, FitInput, Method, SeedResult
+from .errors import FashionClusterError
+from .methods import METHODS, REPRESENTATIONS, FitInput, Method, SeedResult
 from .metrics import cluster_sums, internal_scores, match_clusters, score
 from .progress import Reporter
 from .training import train_autoencoder
@@ -62,7 +63,7 @@ MARKER = ".fashion-cluster"
 STAGE_VERSION = 1
 
 
-class OutputError(ValueError):
+class OutputError(FashionClusterError, ValueError):
     """The output folder cannot be used (not writable, or holds someone else's files)."""
 
 
@@ -193,13 +194,13 @@ class Study:
         model = self._build(kind)
         key = self._key(stage="representation", kind=kind, model=model.config,
                         training=dataclasses.asdict(cfg))
-        name = _artifact_name(kind)
+        name = REPRESENTATIONS[kind].artifact
         weights = self.out / "models" / f"{name}.safetensors"
         codes_path = self.out / "codes" / f"{name}.npz"
         n_train, n_test = len(self.data.x_train), len(self.data.x_test)
 
         def compute() -> tuple[dict, bool]:
-            meta = self._reuse(weights.with_suffix(".json"), key, _TITLES[kind])
+            meta = self._reuse(weights.with_suffix(".json"), key, REPRESENTATIONS[kind].title)
             if meta is not None:
                 try:
                     trained = load_model(weights, self.device)
@@ -207,14 +208,13 @@ class Study:
                                                      "test": (n_test, None)})
                     return {"model": trained, **codes, "meta": meta}, True
                 except ArtifactError as exc:
-                    self.log.warn(f"{exc}; training the {_TITLES[kind]} again")
+                    self.log.warn(f"{exc}; training the {REPRESENTATIONS[kind].title} again")
             return self._train(kind, model, cfg, key, weights, codes_path), False
 
         return self._timed(name, compute)
 
     def _training_config(self, kind: str):
-        return {"dense": self.config.dense_ae, "conv": self.config.conv_ae,
-                "simclr": self.config.simclr}[kind]
+        return getattr(self.config, REPRESENTATIONS[kind].artifact)
 
     def _build(self, kind: str) -> torch.nn.Module:
         # Weights are initialised from the run's seed without touching torch's global RNG.
@@ -232,9 +232,9 @@ class Study:
     def _train(self, kind: str, model: torch.nn.Module, cfg, key: str, weights: Path,
                codes_path: Path) -> dict:
         model = model.to(self.device)
-        name = _artifact_name(kind)
+        name = REPRESENTATIONS[kind].artifact
         checkpoint = self.out / "checkpoints" / f"{name}.safetensors"
-        title = _TITLES[kind]
+        title = REPRESENTATIONS[kind].title
         self.log.info(f"{title}: {sum(p.numel() for p in model.parameters()):,} parameters, "
                       f"{cfg.epochs} epochs, batch {cfg.batch_size}, on {self.device.type}")
         with self.log.bar(cfg.epochs, f"training the {title}", unit="epoch") as bar:
@@ -260,7 +260,7 @@ class Study:
                 training = {"optimizer": "Adam", "loss_function": "mse"}
         codes = {"train": encode(model, self.data.x_train), "test": encode(model, self.data.x_test)}
         arrays = dict(codes)
-        if kind != "simclr":
+        if REPRESENTATIONS[kind].decodes:
             examples = _one_per_class(self.data.test_labels, len(self.data.x_test))
             originals = self.data.x_test[examples]
             arrays.update(example_index=examples, example_originals=originals,
@@ -418,8 +418,7 @@ class Study:
             k_source = "default (the elbow curve has no knee)"
         self._check_feasible(k, methods)
         needed = {m.representation for m in methods} - {"raw"}
-        reps = {kind: self.representation(kind) for kind in ("dense", "conv", "simclr")
-                if kind in needed}
+        reps = {kind: self.representation(kind) for kind in REPRESENTATIONS if kind in needed}
         results = {m.name: self.method(m, k, reps) for m in methods}
         if len(self.data.x_test) >= 3:
             self.maps(reps, methods)
@@ -481,14 +480,6 @@ class Study:
             entry["sweep"] = meta["sweep"]
             metrics["methods"][m.name] = entry
         return metrics
-
-
-_TITLES = {"dense": "dense autoencoder", "conv": "convolutional autoencoder",
-           "simclr": "contrastive CNN (SimCLR)"}
-
-
-def _artifact_name(kind: str) -> str:
-    return "simclr" if kind == "simclr" else f"{kind}_ae"
 
 
 def run_elbow(x: np.ndarray, ks: list[int], n_init: int, seed: int, device: torch.device,

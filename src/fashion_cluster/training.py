@@ -2,9 +2,9 @@
 
 The loop keeps the whole training set as one tensor on the device and cuts shuffled
 batches from it with ``index_select``: no ``DataLoader``, no per-batch Python objects.
-Adam uses torch's fused kernel (for the dense autoencoder, one layer at a time inside
-the hand-written backward pass). Both matter on a 2-core CPU, where the model's matrix
-products take about 3 s an epoch (see ``benchmarks/bench_training.py``).
+Adam uses torch's fused kernel; the dense autoencoder's step is written by hand (no
+autograd graph, preallocated buffers). Both matter on a CPU, where the per-step
+overhead is a large share of an epoch (``benchmarks/bench_training.py``).
 
 After every epoch the weights, the optimiser state, the shuffling generator, the epoch
 and the loss history go into one safetensors checkpoint, written atomically. A run that
@@ -28,11 +28,13 @@ import torch
 from torch import nn
 
 from .artifacts import ArtifactError, read_tensors, write_tensors
+from .data import scale_images
+from .errors import FashionClusterError
 
 __all__ = ["Checkpoint", "History", "TrainingError", "check_finite", "train_autoencoder"]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(FashionClusterError, RuntimeError):
     """Training cannot go on (for instance the loss became NaN)."""
 
 
@@ -56,7 +58,7 @@ class History:
 def _as_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
     x = np.asarray(x)
     if x.dtype == np.uint8:
-        return torch.from_numpy(x.reshape(len(x), -1)).to(device).float().div_(255)
+        return torch.from_numpy(scale_images(x)).to(device)
     flat = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
     return torch.from_numpy(flat).to(device)
 
@@ -197,13 +199,8 @@ class _LinearStackStep:
         return [b[:n] for b in self.outputs], [b[:n] for b in self.grads], self.delta[:n]
 
     @torch.no_grad()
-    def __call__(self, xb: torch.Tensor,
-                 update: Callable[[int], None] | None = None) -> torch.Tensor:
-        """The batch's mean squared error; the gradients are left in ``.grad``.
-
-        ``update(i)``, when given, is called for layer ``i`` as soon as its gradients
-        are final and this step no longer needs its weights (last layer first).
-        """
+    def __call__(self, xb: torch.Tensor) -> torch.Tensor:
+        """The batch's mean squared error; the gradients are left in ``.grad``."""
         outputs, grads, delta = self._buffers(len(xb))
         h = xb
         for i, out in enumerate(outputs):
@@ -223,60 +220,9 @@ class _LinearStackStep:
             if i == 0:
                 break
             g_in = torch.mm(g, self.weights[i], out=grads[i])
-            if update is not None:
-                update(i)
             backward = _relu_backward if self.relu[i - 1] else _sigmoid_backward
             g = backward(g_in, inputs)
-        if update is not None:
-            update(0)
         return loss
-
-
-class _LayerwiseAdam:
-    """Adam for one layer of a :class:`_LinearStackStep` at a time, on a fused Adam
-    optimiser's own state (so checkpoints and ``optimizer.step`` still see it).
-
-    Updating a layer right after its backward step, while its weights and gradients are
-    still in cache, does the same arithmetic as one ``optimizer.step()`` after the whole
-    backward pass (the weights agree to the last bit) and took the dense autoencoder's
-    training step 2-3 % less time here (median ratio of 120 interleaved 10-step runs:
-    0.973 and 0.983). It calls ``torch._fused_adam_``, the kernel behind
-    ``Adam(fused=True)``; :meth:`available` says whether this torch has it. Used on the
-    CPU only, where it was measured (on a GPU the step is not memory-bound this way).
-    """
-
-    def __init__(self, optimizer: torch.optim.Adam, layers: list[nn.Linear]):
-        group = optimizer.param_groups[0]
-        self.options = {"lr": group["lr"], "beta1": group["betas"][0],
-                        "beta2": group["betas"][1], "weight_decay": group["weight_decay"],
-                        "eps": group["eps"], "amsgrad": False, "maximize": False}
-        self.layers = []
-        for layer in layers:
-            params = [layer.weight, layer.bias]
-            states = [optimizer.state[p] for p in params]
-            for p, state in zip(params, states, strict=True):
-                if not state:  # as Adam(fused=True) initialises it on its first step
-                    state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-            self.layers.append((params, [p.grad for p in params],
-                                [s["exp_avg"] for s in states],
-                                [s["exp_avg_sq"] for s in states], [s["step"] for s in states]))
-
-    @staticmethod
-    def available(optimizer: torch.optim.Optimizer) -> bool:
-        group = optimizer.param_groups[0]
-        return (hasattr(torch, "_fused_adam_") and isinstance(optimizer, torch.optim.Adam)
-                and all(p.device.type == "cpu" for p in group["params"])
-                and len(optimizer.param_groups) == 1 and bool(group.get("fused"))
-                and not group["amsgrad"] and not group["maximize"]
-                and not group.get("decoupled_weight_decay", False)
-                and not torch.is_tensor(group["lr"]))
-
-    def __call__(self, i: int) -> None:
-        params, grads, exp_avgs, exp_avg_sqs, steps = self.layers[i]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, **self.options)
 
 
 # The gradients through the activations, in place, as autograd computes them (aten's own
@@ -356,9 +302,6 @@ def train_autoencoder(
     n = len(xt)
     by_hand = _LinearStackStep(model.linear_stack(), batch_size) \
         if hasattr(model, "linear_stack") else None
-    # After the checkpoint is loaded: loading replaces the optimiser's state tensors.
-    layerwise = _LayerwiseAdam(optimizer, by_hand.layers) \
-        if by_hand is not None and _LayerwiseAdam.available(optimizer) else None
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         order = torch.randperm(n, generator=generator, device=device)
@@ -366,13 +309,12 @@ def train_autoencoder(
         for begin in range(0, n, batch_size):
             xb = xt.index_select(0, order[begin : begin + batch_size])
             if by_hand is not None:
-                loss = by_hand(xb, update=layerwise)
+                loss = by_hand(xb)
             else:
                 loss = nn.functional.mse_loss(model(xb), xb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-            if layerwise is None:
-                optimizer.step()
+            optimizer.step()
             total.add_(loss.detach(), alpha=len(xb))
         train_loss = float(total) / n
         check_finite(train_loss, epoch + 1)
