@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import platform
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .allocator import release_free_memory
 from .artifacts import (
     ArtifactError,
-    config_hash,
     read_arrays,
     read_json,
     write_arrays,
@@ -43,6 +40,7 @@ from .autoencoders import (
     save_model,
     summary,
 )
+from .cache import StageCache
 from .clustering import ElbowResult, elbow_sweep
 from .config import StudyConfig
 from .contrastive import SimCLREncoder, train_simclr
@@ -59,8 +57,6 @@ from .training import train_autoencoder
 __all__ = ["OutputError", "Study", "load_study_data", "run_study"]
 
 MARKER = ".fashion-cluster"
-# Bump when a stage's algorithm changes, so that old artifacts are recomputed.
-STAGE_VERSION = 1
 
 
 class OutputError(FashionClusterError, ValueError):
@@ -128,50 +124,18 @@ class Study:
         self.data = data
         self.device = resolve_device(device)
         self.log = reporter or Reporter()
-        self.timing: dict[str, dict] = {}
-        self._data_key = data.fingerprint()
-
-    # ----------------------------------------------------------- caching helpers
-
-    def _key(self, **parts: Any) -> str:
-        return config_hash({"version": STAGE_VERSION, "data": self._data_key,
-                            "seed": self.config.seed, "device": self.device.type, **parts})
-
-    def _reuse(self, meta_path: Path, key: str, what: str) -> dict | None:
-        """The stage record at ``meta_path`` if it was written for ``key``, else None."""
-        if not meta_path.exists():
-            return None
-        try:
-            meta = read_json(meta_path)
-        except ArtifactError as exc:
-            self.log.warn(f"{exc}; recomputing {what}")
-            return None
-        if meta.get("key") != key:
-            self.log.info(f"{what}: saved result is for other settings or data; recomputing")
-            return None
-        return meta
-
-    def _timed(self, name: str, fn: Callable[[], tuple[Any, bool]]) -> Any:
-        tic = time.perf_counter()
-        result, reused = fn()
-        release_free_memory()
-        self.timing[name] = {"seconds": time.perf_counter() - tic, "reused": reused}
-        if reused:
-            self.log.info(f"{name}: reused from {self.out}")
-        return result
+        self.cache = StageCache(self.out, {"data": data.fingerprint(), "seed": config.seed,
+                                           "device": self.device.type}, self.log)
 
     # ------------------------------------------------------------------ stages
 
     def elbow(self) -> dict:
         """K-Means SSE for k = k_min..k_max, and the knee (``elbow.json``)."""
         cfg = self.config.elbow
-        key = self._key(stage="elbow", elbow=dataclasses.asdict(cfg))
+        key = self.cache.key(stage="elbow", elbow=dataclasses.asdict(cfg))
         path = self.out / "elbow.json"
 
-        def compute() -> tuple[dict, bool]:
-            meta = self._reuse(path, key, "elbow sweep")
-            if meta is not None:
-                return meta, True
+        def compute() -> dict:
             ks = list(range(cfg.k_min, min(cfg.k_max, len(self.data.x_train)) + 1))
             self.log.info(f"elbow sweep: K-Means for k = {ks[0]}..{ks[-1]}, {cfg.n_init} "
                           f"initialisations each, on {len(self.data.x_train):,} images")
@@ -179,9 +143,9 @@ class Study:
                                self.device, self.log, self.runner)
             meta = {**result.to_json(), "key": key}
             write_json(path, meta)
-            return meta, False
+            return meta
 
-        return self._timed("elbow", compute)
+        return self.cache.stage("elbow", path, key, "elbow sweep", lambda meta: meta, compute)
 
     def representation(self, kind: str) -> dict:
         """Train (or reuse) the network of one representation and encode both splits.
@@ -192,26 +156,21 @@ class Study:
         """
         cfg = self._training_config(kind)
         model = self._build(kind)
-        key = self._key(stage="representation", kind=kind, model=model.config,
-                        training=dataclasses.asdict(cfg))
+        key = self.cache.key(stage="representation", kind=kind, model=model.config,
+                             training=dataclasses.asdict(cfg))
         name = REPRESENTATIONS[kind].artifact
         weights = self.out / "models" / f"{name}.safetensors"
         codes_path = self.out / "codes" / f"{name}.npz"
         n_train, n_test = len(self.data.x_train), len(self.data.x_test)
 
-        def compute() -> tuple[dict, bool]:
-            meta = self._reuse(weights.with_suffix(".json"), key, REPRESENTATIONS[kind].title)
-            if meta is not None:
-                try:
-                    trained = load_model(weights, self.device)
-                    codes = read_arrays(codes_path, {"train": (n_train, None),
-                                                     "test": (n_test, None)})
-                    return {"model": trained, **codes, "meta": meta}, True
-                except ArtifactError as exc:
-                    self.log.warn(f"{exc}; training the {REPRESENTATIONS[kind].title} again")
-            return self._train(kind, model, cfg, key, weights, codes_path), False
+        def load(meta: dict) -> dict:
+            trained = load_model(weights, self.device)
+            codes = read_arrays(codes_path, {"train": (n_train, None), "test": (n_test, None)})
+            return {"model": trained, **codes, "meta": meta}
 
-        return self._timed(name, compute)
+        return self.cache.stage(name, weights.with_suffix(".json"), key,
+                                REPRESENTATIONS[kind].title, load,
+                                lambda: self._train(kind, model, cfg, key, weights, codes_path))
 
     def _training_config(self, kind: str):
         return getattr(self.config, REPRESENTATIONS[kind].artifact)
@@ -280,23 +239,18 @@ class Study:
         cfg = self.config.clustering
         rep = reps.get(method.representation)
         rep_key = rep["meta"]["key"] if rep is not None else "raw"
-        key = self._key(stage="method", method=method.name, k=k, representation=rep_key,
-                        clustering=dataclasses.asdict(cfg))
+        key = self.cache.key(stage="method", method=method.name, k=k, representation=rep_key,
+                             clustering=dataclasses.asdict(cfg))
         base = self.out / "methods" / method.name
 
-        def compute() -> tuple[dict, bool]:
-            meta = self._reuse(base.with_suffix(".json"), key, method.title)
-            if meta is not None:
-                try:
-                    arrays = read_arrays(base.with_suffix(".npz"), {
-                        "train_labels": (len(self.data.x_train),),
-                        "test_labels": (len(self.data.x_test),)})
-                    return {"meta": meta, **arrays}, True
-                except ArtifactError as exc:
-                    self.log.warn(f"{exc}; recomputing {method.title}")
-            return self._fit_method(method, k, rep, key, base), False
+        def load(meta: dict) -> dict:
+            arrays = read_arrays(base.with_suffix(".npz"), {
+                "train_labels": (len(self.data.x_train),),
+                "test_labels": (len(self.data.x_test),)})
+            return {"meta": meta, **arrays}
 
-        return self._timed(method.name, compute)
+        return self.cache.stage(method.name, base.with_suffix(".json"), key, method.title,
+                                load, lambda: self._fit_method(method, k, rep, key, base))
 
     def _fit_method(self, method: Method, k: int, rep: dict | None, key: str, base: Path) -> dict:
         cfg = self.config.clustering
@@ -374,14 +328,15 @@ class Study:
         cfg = self.config.report
         kinds = list(dict.fromkeys(m.representation for m in methods))
         rep_keys = {kind: reps[kind]["meta"]["key"] if kind in reps else "raw" for kind in kinds}
-        key = self._key(stage="maps", representations=rep_keys,
-                        report=dataclasses.asdict(cfg))
+        key = self.cache.key(stage="maps", representations=rep_keys,
+                             report=dataclasses.asdict(cfg))
         path = self.out / "maps.npz"
 
-        def compute() -> tuple[None, bool]:
-            meta = self._reuse(self.out / "maps.json", key, "2-D maps")
-            if meta is not None and path.exists():
-                return None, True
+        def load(meta: dict) -> None:
+            if not path.exists():
+                raise ArtifactError(f"{path}: missing")
+
+        def compute() -> None:
             n_test = len(self.data.x_test)
             if self.data.labelled:
                 index = stratified_subset(self.data.test_labels, cfg.map_points, self.config.seed)
@@ -398,9 +353,8 @@ class Study:
             write_arrays(path, **arrays)
             write_json(self.out / "maps.json", {"key": key, "method": cfg.map_method,
                                                 "points": len(index), "representations": kinds})
-            return None, False
 
-        self._timed("maps", compute)
+        self.cache.stage("maps", self.out / "maps.json", key, "2-D maps", load, compute)
 
     # -------------------------------------------------------------------- run
 
@@ -423,7 +377,8 @@ class Study:
         if len(self.data.x_test) >= 3:
             self.maps(reps, methods)
         metrics = self._metrics(elbow, k, k_source, reps, methods, results)
-        metrics["timing"] = {"stages": self.timing, "total_seconds": time.perf_counter() - tic}
+        metrics["timing"] = {"stages": self.cache.timing,
+                             "total_seconds": time.perf_counter() - tic}
         write_json(self.out / "metrics.json", metrics)
         return metrics
 
