@@ -64,10 +64,13 @@ def _image_size(text: str) -> tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="fashion-cluster",
         description="Unsupervised cluster analysis of Fashion-MNIST (and other image sets).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def dataset(p: argparse.ArgumentParser) -> None:
