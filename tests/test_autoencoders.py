@@ -115,15 +115,16 @@ def test_hand_written_step_matches_autograd(device):
         assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-9), name
 
 
-def test_training_matches_autograd_and_optimizer_step(device):
-    """train_autoencoder (hand-written step) against the plain loop: autograd, then
-    Adam(fused=True).step() on the whole model."""
+@pytest.mark.parametrize("step", ["manual", "autograd"])
+def test_training_matches_autograd_and_optimizer_step(device, step):
+    """train_autoencoder (hand-written step, or its autograd loop) against the plain
+    loop: autograd, then Adam(fused=True).step() on the whole model."""
     x = np.random.default_rng(0).random((600, 784), dtype=np.float32)
     torch.manual_seed(0)
     ours = DenseAutoencoder().to(device)
     plain = DenseAutoencoder().to(device)
     plain.load_state_dict(ours.state_dict())
-    history = train_autoencoder(ours, x, epochs=2, batch_size=256, seed=3)
+    history = train_autoencoder(ours, x, epochs=2, batch_size=256, seed=3, step=step)
 
     xt = torch.from_numpy(x).to(device)
     optimizer = torch.optim.Adam(plain.parameters(), lr=1e-3, eps=1e-7, fused=True)

@@ -1,7 +1,7 @@
 """Command line: argument parsing only; the work is done by the library modules.
 
     fashion-cluster run --preset paper|quick|FILE.toml [--out DIR] [--seed N] [--k K]
-                        [--device auto|cpu|cuda] [--data-dir DIR] [--quiet]
+                        [--device auto|cpu|cuda|cuda:N] [--data-dir DIR] [--quiet]
     fashion-cluster data [--data-dir DIR] [--fetch] [--quiet]
     fashion-cluster elbow --out DIR [--k-min 1] [--k-max 25] [--n-init 10] [--seed N]
                           [--n-images N] [--device ...] [--data-dir DIR] [--quiet]
@@ -51,6 +51,14 @@ def _seed(text: str) -> int:
     return value
 
 
+def _device(text: str) -> str:
+    kind, _, index = text.partition(":")
+    if text in ("auto", "cpu", "cuda") or (kind == "cuda" and index.isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {text!r} (choose from auto, cpu, cuda, cuda:N)")
+
+
 def _image_size(text: str) -> tuple[int, int]:
     parts = text.lower().replace(",", "x").split("x")
     try:
@@ -93,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", type=Path, default=None,
                        help="folder with the four Fashion-MNIST files (default: search)")
         if device:
-            p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+            p.add_argument("--device", type=_device, default="auto",
+                           metavar="{auto,cpu,cuda,cuda:N}",
                            help="where torch work runs (default: auto = cuda if available)")
         p.add_argument("--quiet", action="store_true", help="no progress bars or info lines")
 

@@ -215,7 +215,8 @@ class Study:
                 history = train_autoencoder(
                     model, self.data.x_train, self.data.x_test, epochs=cfg.epochs,
                     batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
-                    seed=self.config.seed, checkpoint=checkpoint, progress=progress)
+                    seed=self.config.seed, checkpoint=checkpoint, progress=progress,
+                    step=cfg.step)
                 training = {"optimizer": "Adam", "loss_function": "mse"}
         codes = {"train": encode(model, self.data.x_train), "test": encode(model, self.data.x_test)}
         arrays = dict(codes)

@@ -235,6 +235,9 @@ def _sigmoid_backward(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
     return torch.ops.aten.sigmoid_backward.grad_input(grad, output, grad_input=grad)
 
 
+STEPS = ("manual", "autograd", "compile")
+
+
 def train_autoencoder(
     model: nn.Module,
     x_train: np.ndarray,
@@ -246,6 +249,7 @@ def train_autoencoder(
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
     progress: Callable[[int, int, History], None] | None = None,
+    step: str = "manual",
 ) -> History:
     """Train ``model`` to reconstruct ``x_train`` (MSE, Adam), on the model's device.
 
@@ -265,6 +269,10 @@ def train_autoencoder(
         data size and settings, training continues from it.
     progress : callable, optional
         Called as ``progress(epoch, epochs, history)`` after every epoch.
+    step : {"manual", "autograd", "compile"}
+        How a training step computes its gradients: "manual", the hand-written step
+        for models that have one (``linear_stack``), autograd otherwise; "autograd";
+        "compile", autograd through ``torch.compile(model)``.
 
     Returns
     -------
@@ -280,6 +288,8 @@ def train_autoencoder(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not (isinstance(learning_rate, int | float) and learning_rate > 0):
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {', '.join(STEPS)}, got {step!r}")
     device = next(model.parameters()).device
     xt = _as_tensor(x_train, device)
     xv = _as_tensor(x_val, device) if x_val is not None and len(x_val) else None
@@ -301,7 +311,8 @@ def train_autoencoder(
     model.train()
     n = len(xt)
     by_hand = _LinearStackStep(model.linear_stack(), batch_size) \
-        if hasattr(model, "linear_stack") else None
+        if step == "manual" and hasattr(model, "linear_stack") else None
+    forward = torch.compile(model) if step == "compile" else model
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         order = torch.randperm(n, generator=generator, device=device)
@@ -311,7 +322,7 @@ def train_autoencoder(
             if by_hand is not None:
                 loss = by_hand(xb)
             else:
-                loss = nn.functional.mse_loss(model(xb), xb)
+                loss = nn.functional.mse_loss(forward(xb), xb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
             optimizer.step()
