@@ -71,6 +71,15 @@ def _image_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _presets_text() -> str:
+    from .config import available_presets, load_preset
+
+    names = available_presets()
+    width = max(map(len, names))
+    lines = [f"  {n:<{width}}  {load_preset(n).description}" for n in names]
+    return "packaged presets:\n" + "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -80,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def data_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, default=None,
+                       help="folder with the four Fashion-MNIST files (default: search "
+                            "FASHION_MNIST_DIR, the user cache, the Debian package)")
 
     def dataset(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dataset", default=None,
@@ -98,22 +112,26 @@ def _parser() -> argparse.ArgumentParser:
                            help="run the sweeps on a local Dask cluster of N workers")
 
     def common(p: argparse.ArgumentParser, device: bool = True) -> None:
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="folder with the four Fashion-MNIST files (default: search)")
+        data_dir(p)
         if device:
             p.add_argument("--device", type=_device, default="auto",
                            metavar="{auto,cpu,cuda,cuda:N}",
                            help="where torch work runs (default: auto = cuda if available)")
         p.add_argument("--quiet", action="store_true", help="no progress bars or info lines")
 
-    run = sub.add_parser("run", help="run the whole study (resumable)")
+    run = sub.add_parser("run", help="run the whole study (resumable)",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog=_presets_text())
     run.add_argument("--preset", default="paper",
-                     help="paper, quick, ... or the path of a .toml preset (default: paper)")
+                     help="a packaged preset (listed below) or the path of a .toml preset "
+                          "(default: paper)")
     run.add_argument("--out", type=Path, default=None,
                      help="output folder (default: results/PRESET)")
-    run.add_argument("--seed", type=_seed, default=None, help="override the preset's seed")
+    run.add_argument("--seed", type=_seed, default=None,
+                     help="random seed (default: the preset's, 0 in the packaged ones)")
     run.add_argument("--k", type=_positive_int, default=None,
-                     help="number of clusters (default: the preset's; 0 there means the knee)")
+                     help="number of clusters (default: the preset's [clustering] k; a preset "
+                          "with k = 0 uses the knee of the elbow curve)")
     dataset(run)
     cluster(run)
     common(run)
@@ -124,10 +142,13 @@ def _parser() -> argparse.ArgumentParser:
 
     elbow = sub.add_parser("elbow", help="the elbow sweep alone, into DIR/elbow.json")
     elbow.add_argument("--out", type=Path, required=True, help="output folder")
-    elbow.add_argument("--k-min", type=_positive_int, default=1)
-    elbow.add_argument("--k-max", type=_positive_int, default=25)
-    elbow.add_argument("--n-init", type=_positive_int, default=10)
-    elbow.add_argument("--seed", type=_seed, default=0)
+    elbow.add_argument("--k-min", type=_positive_int, default=1,
+                       help="smallest number of clusters (default: 1)")
+    elbow.add_argument("--k-max", type=_positive_int, default=25,
+                       help="largest number of clusters (default: 25)")
+    elbow.add_argument("--n-init", type=_positive_int, default=10,
+                       help="K-Means initialisations per k; the best is kept (default: 10)")
+    elbow.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     elbow.add_argument("--n-images", type=_positive_int, default=None,
                        help="use the first N training images (default: all)")
     dataset(elbow)
@@ -138,25 +159,29 @@ def _parser() -> argparse.ArgumentParser:
                        ("report", "rebuild report.html and summary.md of a finished run")):
         p = sub.add_parser(name, help=text)
         p.add_argument("dir", type=Path, help="output folder of a run")
-        p.add_argument("--quiet", action="store_true")
+        p.add_argument("--quiet", action="store_true", help="print nothing when it works")
 
     to_zarr = sub.add_parser("to-zarr", help="store a data set's training images as a zarr "
                                               "array (for kmeans-zarr)")
     to_zarr.add_argument("path", type=Path, help="the .zarr folder to write")
-    to_zarr.add_argument("--chunk-rows", type=_positive_int, default=10000)
+    to_zarr.add_argument("--chunk-rows", type=_positive_int, default=10000,
+                         help="images per chunk (default: 10000)")
     dataset(to_zarr)
-    to_zarr.add_argument("--data-dir", type=Path, default=None)
+    data_dir(to_zarr)
 
     big = sub.add_parser("kmeans-zarr", help="raw-pixel K-Means on a zarr array on disk, "
                                              "streamed through a Dask cluster")
     big.add_argument("path", type=Path, help="zarr array of shape (N, pixels)")
-    big.add_argument("--k", type=_positive_int, default=10)
-    big.add_argument("--seed", type=_seed, default=0)
-    big.add_argument("--max-iter", type=_positive_int, default=30, help="Lloyd iterations")
+    big.add_argument("--k", type=_positive_int, default=10,
+                     help="number of clusters (default: 10)")
+    big.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    big.add_argument("--max-iter", type=_positive_int, default=30,
+                     help="Lloyd iterations at most (default: 30)")
     big.add_argument("--init-rounds", type=_positive_int, default=5,
-                     help="rounds of k-means|| seeding; each reads the array twice")
+                     help="rounds of k-means|| seeding; each reads the array twice "
+                          "(default: 5)")
     big.add_argument("--memory-limit", default=None,
-                     help="memory limit of each local worker, e.g. 500MB")
+                     help="memory limit of each local worker, e.g. 500MB (default: Dask's)")
     big.add_argument("--out", type=Path, required=True, help="folder for kmeans_zarr.json")
     cluster(big)
 
@@ -283,7 +308,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     path = write_report(args.dir)
-    print(f"report written: {path}")
+    if not args.quiet:
+        print(f"report written: {path}")
     return 0
 
 
@@ -327,9 +353,7 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from .config import available_presets
-
-    print("\n".join(available_presets()))
+    print(_presets_text().split("\n", 1)[1])
     return 0
 
 

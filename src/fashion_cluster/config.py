@@ -117,6 +117,7 @@ class StudyConfig:
     """Everything a run depends on, besides the data files and the device."""
 
     name: str = "custom"
+    description: str = ""
     seed: int = 0
     methods: tuple[str, ...] = STUDY_METHODS
     data: DataConfig = field(default_factory=DataConfig)
@@ -231,7 +232,7 @@ def _build(cls: type, values: dict[str, Any], source: str, section: str) -> Any:
 def from_dict(data: dict[str, Any], source: str = "<dict>") -> StudyConfig:
     """Build and validate a :class:`StudyConfig` from nested plain data."""
     top_defaults = StudyConfig()
-    top_keys = {"name", "seed", "methods"}
+    top_keys = {"name", "description", "seed", "methods"}
     unknown = sorted(set(data) - top_keys - set(_SECTIONS))
     if unknown:
         raise ConfigError(f"{source}: unknown key(s): {', '.join(unknown)} "
