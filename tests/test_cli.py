@@ -50,3 +50,55 @@ def test_every_option_has_help_and_run_help_lists_the_presets():
     for name in available_presets():
         description = load_preset(name).description
         assert description and f"{name}" in done.stdout and description in done.stdout
+
+
+def test_unexpected_errors_are_one_line_unless_debug(monkeypatch, capsys):
+    import pytest
+
+    from fashion_cluster import cli
+
+    monkeypatch.setattr(cli, "_cmd_presets", lambda args: 1 / 0)
+    assert cli.main(["presets"]) == 1
+    err = capsys.readouterr().err
+    assert "error: unexpected ZeroDivisionError: division by zero" in err
+    assert "run with --debug for the traceback" in err and "Traceback" not in err
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["--debug", "presets"])
+
+
+TINY = """
+methods = ["kmeans_raw"]
+[elbow]
+enabled = false
+[clustering]
+k = 3
+n_init = 1
+sweep_seeds = [0]
+[report]
+map_points = 10
+map_method = "tsne"
+"""
+
+
+def test_verbosity_flags(tmp_path, capsys):
+    import numpy as np
+
+    from fashion_cluster import cli
+
+    images = np.random.default_rng(0).integers(0, 255, (40, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "tiny.npz", images=images)
+    (tmp_path / "tiny.toml").write_text(TINY)
+
+    def run(*flags: str, out: str) -> str:
+        args = [*flags, "run", "--preset", str(tmp_path / "tiny.toml"), "--dataset",
+                str(tmp_path / "tiny.npz"), "--out", str(tmp_path / out), "--device", "cpu"]
+        assert cli.main(args) == 0
+        captured = capsys.readouterr()
+        assert "results in" in captured.out  # results on stdout whatever the level
+        return captured.err
+
+    normal, quiet, verbose = run(out="a"), run("-q", out="b"), run("-v", out="c")
+    assert "K-Means on raw pixels: k = 3" in normal and "key " not in normal
+    assert "K-Means on raw pixels" not in quiet and "key " not in quiet
+    assert "K-Means on raw pixels: k = 3" in verbose and "kmeans_raw: key " in verbose
+

@@ -16,6 +16,7 @@ import pytest
 
 from fashion_cluster import cli
 from fashion_cluster import kmeans as km
+from fashion_cluster.data import DatasetError
 
 pytest.importorskip("dask.distributed")
 
@@ -152,7 +153,7 @@ def test_starting_local_workers_leaves_the_environment_alone():
 def test_out_of_core_kmeans_rejects_bad_input(client, tmp_path):
     from fashion_cluster.distributed import fit_kmeans_out_of_core, write_zarr
 
-    with pytest.raises(FileNotFoundError, match="no such zarr array"):
+    with pytest.raises(DatasetError, match="no such zarr array"):
         fit_kmeans_out_of_core(client, tmp_path / "missing.zarr", k=3)
     path = write_zarr(np.zeros((4, 784), dtype=np.uint8), tmp_path / "four.zarr")
     with pytest.raises(ValueError, match="4 rows, fewer than k = 5"):

@@ -58,6 +58,7 @@ class StageCache:
         and recomputed; ``what`` names the stage in those messages.
         """
         tic = time.perf_counter()
+        self.log.debug(f"{name}: key {key}, record {record}")
         reused, result = self._reuse(record, key, what, load)
         if reused:
             self.log.info(f"{name}: reused from {self.out}")

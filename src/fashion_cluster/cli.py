@@ -1,5 +1,6 @@
 """Command line: argument parsing only; the work is done by the library modules.
 
+    fashion-cluster [--version] [-v | -q] [--debug] COMMAND ...
     fashion-cluster run --preset paper|quick|FILE.toml [--out DIR] [--seed N] [--k K]
                         [--device auto|cpu|cuda|cuda:N] [--data-dir DIR] [--quiet]
     fashion-cluster data [--data-dir DIR] [--fetch] [--quiet]
@@ -14,15 +15,19 @@
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
 sweeps on a Dask cluster.
 
-Errors in input (bad data, bad preset, bad option, unusable output folder) print one
-line starting with ``error:`` and exit with status 2; an interrupted run exits with 130
-and resumes when the same command is given again.
+Messages go to stderr through :mod:`logging` (``-v`` adds debug lines, ``-q`` leaves only
+warnings and errors, and no progress bars); results go to stdout.
+
+Exit status: 0 success; 1 an unexpected error (one line, and the traceback with
+``--debug``); 2 bad input (bad data, preset, option or output folder: one line starting
+with ``error:``); 130 interrupted (the same command resumes the run).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -88,7 +93,18 @@ def _parser() -> argparse.ArgumentParser:
         description="Unsupervised cluster analysis of Fashion-MNIST (and other image sets).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only warnings, errors and results; no progress bars")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def quiet(p: argparse.ArgumentParser) -> None:
+        # SUPPRESS: a subcommand's own default must not undo a -q given before it.
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="as -q before the command")
 
     def data_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, default=None,
@@ -117,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--device", type=_device, default="auto",
                            metavar="{auto,cpu,cuda,cuda:N}",
                            help="where torch work runs (default: auto = cuda if available)")
-        p.add_argument("--quiet", action="store_true", help="no progress bars or info lines")
+        quiet(p)
 
     run = sub.add_parser("run", help="run the whole study (resumable)",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -141,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
     common(data, device=False)
 
     elbow = sub.add_parser("elbow", help="the elbow sweep alone, into DIR/elbow.json")
-    elbow.add_argument("--out", type=Path, required=True, help="output folder")
+    elbow.add_argument("--out", type=Path, required=True, help="output folder (required)")
     elbow.add_argument("--k-min", type=_positive_int, default=1,
                        help="smallest number of clusters (default: 1)")
     elbow.add_argument("--k-max", type=_positive_int, default=25,
@@ -159,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
                        ("report", "rebuild report.html and summary.md of a finished run")):
         p = sub.add_parser(name, help=text)
         p.add_argument("dir", type=Path, help="output folder of a run")
-        p.add_argument("--quiet", action="store_true", help="print nothing when it works")
+        quiet(p)
 
     to_zarr = sub.add_parser("to-zarr", help="store a data set's training images as a zarr "
                                               "array (for kmeans-zarr)")
@@ -280,7 +296,9 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
     from .study import run_elbow
 
     if args.k_min > args.k_max:
-        raise ValueError(f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max})")
+        from .config import ConfigError
+
+        raise ConfigError(f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max})")
     data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
                         channels=args.channels)
     x = data.x_train[: args.n_images] if args.n_images is not None else data.x_train
@@ -361,6 +379,18 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _log_to_stderr(args: argparse.Namespace) -> logging.Handler:
+    """Show the package's messages on stderr at the level the flags ask for."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("fashion_cluster")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if args.quiet else
+                    logging.DEBUG if args.verbose else logging.INFO)
+    logger.propagate = False
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .allocator import keep_freed_memory
@@ -370,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
                 "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr}
     keep_freed_memory()
+    log_handler = _log_to_stderr(args)
     # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written
     # atomically, so either way the output folder stays valid and the run resumes.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -379,11 +410,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted: finished stages and epochs are saved; run the same command "
               "again to resume", file=sys.stderr)
         return 130
-    except (FashionClusterError, ValueError) as exc:
+    except FashionClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+        logging.getLogger("fashion_cluster").removeHandler(log_handler)
 
 
 if __name__ == "__main__":

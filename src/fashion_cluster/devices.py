@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import ConfigError
+
 __all__ = ["resolve_device"]
 
 
@@ -14,8 +16,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for but torch sees no CUDA device")
+        raise ConfigError(f"device {str(device)!r} was asked for but torch sees no CUDA device")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device {str(device)!r} was asked for but torch sees "
+        raise ConfigError(f"device {str(device)!r} was asked for but torch sees "
                          f"{torch.cuda.device_count()} CUDA device(s)")
     return dev

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import DatasetError
 from .errors import FashionClusterError
 
 __all__ = [
@@ -249,12 +250,12 @@ def fit_kmeans_out_of_core(client, path: str | Path, k: int, seed: int = 0,
         raise ValueError(f"k must be a positive integer, got {k!r}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such zarr array")
+        raise DatasetError(f"{path}: no such zarr array")
     raw = da.from_zarr(str(path))
     if raw.ndim != 2:
-        raise ValueError(f"{path}: expected an array of shape (N, pixels), got {raw.shape}")
+        raise DatasetError(f"{path}: expected an array of shape (N, pixels), got {raw.shape}")
     if raw.shape[0] < k:
-        raise ValueError(f"{path}: {raw.shape[0]} rows, fewer than k = {k}")
+        raise DatasetError(f"{path}: {raw.shape[0]} rows, fewer than k = {k}")
     tic = time.perf_counter()
     with client.as_current():
         centers = k_init(raw.map_blocks(_scaled, dtype=np.float32), k, init="k-means||",

@@ -1,18 +1,23 @@
-"""What a long run tells its user: one-line log messages and tqdm progress bars.
+"""What a long run tells its user: log messages and tqdm progress bars.
 
-A :class:`Reporter` is passed to the code that does long work; nothing here is global.
-``quiet`` silences the bars and the informational lines, not the warnings.
+A :class:`Reporter` is passed to the code that does long work. Its messages go to the
+``fashion_cluster`` logger (the command line shows INFO and above on stderr, DEBUG with
+``-v``, WARNING only with ``-q``; a program that uses the library decides for itself);
+its progress bars go to stderr unless ``quiet``.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import TextIO
 
 from tqdm.auto import tqdm
 
-__all__ = ["Reporter"]
+__all__ = ["Reporter", "logger"]
+
+logger = logging.getLogger("fashion_cluster")
 
 
 class _NoBar:
@@ -35,22 +40,22 @@ class _NoBar:
 
 
 class Reporter:
-    """Log lines and progress bars for a run, written to ``stream`` (stderr)."""
+    """Log messages (stamped with the time since the run started) and progress bars
+    (written to ``stream``, stderr by default; none when ``quiet``)."""
 
     def __init__(self, quiet: bool = False, stream: TextIO | None = None):
         self.quiet = quiet
         self.stream = stream if stream is not None else sys.stderr
         self.started = time.perf_counter()
 
-    def _write(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def debug(self, message: str) -> None:
+        logger.debug(f"[{self._clock()}] {message}")
 
     def info(self, message: str) -> None:
-        if not self.quiet:
-            self._write(f"[{self._clock()}] {message}")
+        logger.info(f"[{self._clock()}] {message}")
 
     def warn(self, message: str) -> None:
-        self._write(f"[{self._clock()}] warning: {message}")
+        logger.warning(f"[{self._clock()}] warning: {message}")
 
     def bar(self, total: float, desc: str, unit: str = "it"):
         """A progress bar with an estimate of the time left (a no-op when quiet)."""

@@ -42,7 +42,7 @@ from .autoencoders import (
 )
 from .cache import StageCache
 from .clustering import ElbowResult, elbow_sweep
-from .config import StudyConfig
+from .config import ConfigError, StudyConfig
 from .contrastive import SimCLREncoder, train_simclr
 from .data import stratified_subset
 from .datasets import ImageSet, load_dataset
@@ -386,10 +386,10 @@ class Study:
     def _check_feasible(self, k: int, methods: list[Method]) -> None:
         n = len(self.data.train_images)
         if k > n:
-            raise ValueError(f"k = {k} clusters is more than the {n} training images")
+            raise ConfigError(f"k = {k} clusters is more than the {n} training images")
         shape = self.data.image_shape
         if any(m.representation == "conv" for m in methods) and (shape[0] % 4 or shape[1] % 4):
-            raise ValueError(
+            raise ConfigError(
                 f"the convolutional autoencoder needs image height and width divisible by 4, "
                 f"the images are {shape[0]}x{shape[1]}: resize them (--image-size HxW) or "
                 "leave out the conv_ae methods")
