@@ -88,3 +88,18 @@ def test_report_in_headless_chromium(tiny_run):
         assert browser.save_screenshot(str(ARTIFACTS / "report.png"))
     finally:
         browser.quit()
+
+
+def test_report_names_confusion_matrices_and_the_best_method(tiny_run):
+    _, out, _ = tiny_run
+    html = (out / "report.html").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())
+    for m in metrics["methods"].values():
+        assert f"Confusion matrices: {m['title']}" in html
+    best = max(metrics["methods"].values(), key=lambda m: m["test"]["accuracy"])
+    points = 100 * (best["test"]["accuracy"] - 0.5761)  # the study's best: AE + GMM, test
+    assert f"Best method: <b>{best['title']}</b>" in html
+    assert f"{points:+.1f} points against the study's best published result" in html
+    stages = metrics["timing"]["stages"]
+    assert f"wall time <b>{metrics['timing']['total_seconds']:.0f} s</b>" in html
+    assert all(not s["reused"] for s in stages.values())  # a first run: nothing reused

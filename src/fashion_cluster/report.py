@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .artifacts import atomic_path, read_json
-from .methods import REPRESENTATIONS
+from .methods import METHODS, REPRESENTATIONS
 
 __all__ = ["PUBLISHED", "build_context", "render_html", "render_markdown", "write_report"]
 
@@ -121,6 +121,8 @@ def build_context(out: str | Path) -> dict[str, Any]:
 
     elbow = metrics.get("elbow")
     timing = metrics.get("timing", {})
+    scored = [m for m in methods if m["test_acc"] is not None]
+    study = [(m.published["test"], m.title) for m in METHODS.values() if m.published]
     return {
         "metrics": metrics,
         "title": f"fashion-cluster: {metrics['dataset']['name']}, preset {metrics['preset']}",
@@ -134,6 +136,9 @@ def build_context(out: str | Path) -> dict[str, Any]:
         "stages": [{"name": k, "seconds": v["seconds"], "reused": v["reused"]}
                    for k, v in timing.get("stages", {}).items()],
         "total_seconds": timing.get("total_seconds"),
+        "reused_stages": sum(v["reused"] for v in timing.get("stages", {}).values()),
+        "best": max(scored, key=lambda m: m["test_acc"]) if scored else None,
+        "study_best": ({"accuracy": max(study)[0], "title": max(study)[1]} if study else None),
         "published": PUBLISHED, "pct": _pct, "num": _num,
     }
 
