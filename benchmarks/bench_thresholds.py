@@ -80,21 +80,31 @@ def main() -> None:
                   f"failed {result['failed']}", flush=True)
     rows = [[name, len(v), f"{min(v):.4f}", f"{sorted(v)[len(v) // 2]:.4f}", f"{max(v):.4f}"]
             for name, v in sorted(values.items())]
-    lines += ["## Working methods", "", table(["score", "runs", "min", "median", "max"], rows),
+    lines += ["## Working methods", "",
+              "A test records its scores up to its first failed assertion, so a score has fewer "
+              "runs where an earlier assertion of its test failed.", "",
+              table(["score", "runs", "min", "median", "max"], rows),
               "", "Failed runs: " + (", ".join(f"{f} (threads {t}, seed {s})"
                                                for t, s, f in failures) or "none"), ""]
     if not args.no_sabotage:
         lines += ["## Broken on purpose (seed 0, 2 threads)", ""]
-        broken_rows = []
+        broken_rows, broken_scores = [], defaultdict(dict)
         for mode in ("random", "collapse", "untrained"):
             result = run_tests(0, max(args.threads), sabotage=mode, select=args.select)
+            for name, value in result["scores"].items():
+                broken_scores[name][mode] = f"{value:.4f}"
             passed = sorted(set(result["tests"]) - set(result["failed"]))
             broken_rows.append([mode, f"{len(result['failed'])} of {len(result['tests'])}",
                                 ", ".join(passed) or "none"])
             for name, value in sorted(result["scores"].items()):
                 print(f"{mode}: {name} = {value:.4f}")
             print(f"{mode}: failed {result['failed']}", flush=True)
-        lines += [table(["breakage", "tests failed", "tests that still passed"], broken_rows), ""]
+        lines += [table(["breakage", "tests failed", "tests that still passed"], broken_rows), "",
+                  "Scores of the broken runs (a test stops recording at its first failed "
+                  "assertion, so some are missing):", "",
+                  table(["score", "random", "collapse", "untrained"],
+                        [[name, *(modes.get(m, "–") for m in ("random", "collapse", "untrained"))]
+                         for name, modes in sorted(broken_scores.items())]), ""]
     text = "\n".join(lines)
     print(text)
     if args.out:

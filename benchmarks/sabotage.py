@@ -59,11 +59,19 @@ def _slow_learner(fn):
     return wrapper
 
 
-@pytest.fixture(autouse=True)
-def _sabotage(monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def _sabotage():
+    """Session-wide, so that it is in place before the session- and module-scoped runs
+    (tiny_run, beyond_run) that the accuracy tests share."""
     if not MODE:
         yield
         return
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _break(monkeypatch)
+        yield
+
+
+def _break(monkeypatch: pytest.MonkeyPatch) -> None:
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
 
@@ -97,4 +105,3 @@ def _sabotage(monkeypatch):
     else:
         raise ValueError(f"FASHION_CLUSTER_SABOTAGE must be random, collapse or untrained, "
                          f"got {MODE!r}")
-    yield

@@ -53,21 +53,39 @@ def beyond_run(tmp_path_factory, real_dir):
     return json.loads((out / "metrics.json").read_text())
 
 
-# Test accuracy minus raw K-Means', over the seeds and thread counts of
-# benchmarks/results/thresholds-2026-11-30.md: see the comment there.
-MARGIN = {"n2d": 0.04, "scan": 0.04}
+# Thresholds from 20 runs (seeds 0-9, 1 and 2 threads; benchmarks/results/
+# thresholds-2026-11-30.md), min / median: test accuracy minus raw K-Means' for N2D
+# -0.041 / 0.036 and for SCAN 0.094 / 0.159; train accuracy minus raw's test accuracy,
+# -0.016 / 0.056 and 0.111 / 0.174.
+# On this small subset N2D is not reliably better than raw K-Means; SCAN is. Broken on
+# purpose, both fall to chance (random labels 0.11-0.16, collapsed 0.10); with networks
+# that did not train, the loss ratio (last / first epoch) stays at 1.00, against at most
+# 0.24 (N2D's autoencoder) and 0.85 (SCAN's contrastive CNN) when working.
+MARGIN = {"n2d": -0.08, "scan": 0.05}
+TRAIN_MARGIN = {"n2d": -0.05, "scan": 0.05}
+LOSS_RATIO = {"n2d": 0.5, "scan": 0.95}
 
 
 @pytest.mark.accuracy
 @pytest.mark.parametrize("method", ["n2d", "scan"])
-def test_beats_raw_kmeans_by_a_clear_margin(beyond_run, method, measured):
-    raw = beyond_run["methods"]["kmeans_raw"]["test"]["accuracy"]
-    ours = beyond_run["methods"][method]["test"]["accuracy"]
-    margin = measured(f"{method}_test_minus_raw", ours - raw)
+def test_against_raw_kmeans(beyond_run, method, measured):
+    """SCAN beats raw K-Means by a clear margin; N2D, on this small subset, comes within a
+    few points of it or above. Both far above chance, and their networks trained."""
+    raw = beyond_run["methods"]["kmeans_raw"]
+    ours = beyond_run["methods"][method]
+    network = beyond_run["autoencoders"]["dense"] if method == "n2d" else \
+        beyond_run["representations"]["simclr"]
+    # Every score recorded first (for bench_thresholds.py), then checked.
+    accuracy = measured(f"{method}_test", ours["test"]["accuracy"])
+    margin = measured(f"{method}_test_minus_raw", accuracy - raw["test"]["accuracy"])
+    # The training set's accuracy against raw K-Means' test accuracy, as measured.
     train_margin = measured(f"{method}_train_minus_raw",
-                            beyond_run["methods"][method]["train"]["accuracy"] - raw)
-    assert margin > MARGIN[method], (method, ours, raw)
-    assert train_margin > 0, (method, train_margin)
+                            ours["train"]["accuracy"] - raw["test"]["accuracy"])
+    ratio = measured(f"{method}_network_loss_ratio", network["loss"][-1] / network["loss"][0])
+    assert accuracy > 0.3  # far above chance (0.10-0.16)
+    assert margin > MARGIN[method], (method, accuracy, raw["test"]["accuracy"])
+    assert train_margin > TRAIN_MARGIN[method], (method, train_margin)
+    assert ratio < LOSS_RATIO[method], (method, ratio)  # the network trained
 
 
 def test_scan_records_its_unsupervised_head_choice(beyond_run):
@@ -104,7 +122,8 @@ def test_umap_transform_places_test_data(monkeypatch, small_real, measured):
     labels = result.predict(pca.transform(xt))
     assert calls == {"fit": 1, "transform": 1}  # placed, not refitted
     assert labels.shape == (500,)
-    assert measured("pca_umap_gmm_test", clustering_accuracy(yt, labels)) > 0.4
+    # 20 runs: min 0.540, median 0.574; random labels 0.16, collapsed 0.10.
+    assert measured("pca_umap_gmm_test", clustering_accuracy(yt, labels)) > 0.45
 
 
 def test_methods_take_other_image_sizes_and_cluster_counts():

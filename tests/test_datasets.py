@@ -147,7 +147,12 @@ def test_estimator_on_colour_images_of_another_size(fmnist, measured):
     pred = est.fit_predict(colour)  # (N, 32, 36, 3) uint8
     assert est.n_features_in_ == 32 * 36 * 3
     assert est.cluster_centers_.shape == (10, 49)
-    assert measured("colour_ae_kmeans_train", clustering_accuracy(labels, pred)) > 0.35
+    # 20 runs (seeds 0-9, 1 and 2 threads; benchmarks/results/thresholds-2026-11-30.md):
+    # accuracy min 0.504, median 0.557 (random labels 0.13, collapsed 0.11); loss ratio,
+    # last / first epoch, max 0.240 (1.00 when the network did not train).
+    assert measured("colour_ae_kmeans_train", clustering_accuracy(labels, pred)) > 0.4
+    loss = est.autoencoder_.loss_curve_
+    assert measured("colour_ae_kmeans_loss_ratio", loss[-1] / loss[0]) < 0.5
 
 
 STUDY = """
@@ -185,6 +190,7 @@ def test_study_on_an_image_folder(png_folder, tmp_path, measured):
     assert m["dataset"]["image_shape"] == [20, 24, 3] and m["dataset"]["labelled"]
     assert m["dataset"]["class_names"] == ["hbar", "square", "vbar"]
     assert m["autoencoders"]["dense"]["parameters"] > 0
+    # 20 runs: min 0.733, median 1.000 (random labels 0.37, collapsed 0.33).
     assert measured("shapes_kmeans_raw_test", m["methods"]["kmeans_raw"]["test"]["accuracy"]) > 0.6
     assert (out / "report.html").is_file() and (out / "figures" / "ae_gmm_gallery.png").is_file()
 

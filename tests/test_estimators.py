@@ -51,7 +51,10 @@ def test_dense_autoencoder_in_a_pipeline(small_real, measured):
     pipe = make_pipeline(fc.DenseAutoencoder(epochs=8, random_state=SEED),
                          KMeans(10, n_init=3, random_state=SEED))
     labels = pipe.fit_predict(x)
-    assert measured("pipeline_train", fc.clustering_accuracy(y, labels)) > 0.35
+    # Thresholds from 20 runs (seeds 0-9, 1 and 2 threads; benchmarks/results/
+    # thresholds-2026-11-30.md): accuracy min 0.333, median 0.399 (random labels 0.13,
+    # collapsed 0.10); reconstruction error max 0.074 (0.168 when the network did not train).
+    assert measured("pipeline_train", fc.clustering_accuracy(y, labels)) > 0.25
     assert pipe.predict(xt).shape == (500,)
     codes = pipe[0].transform(xt)
     assert codes.shape == (500, 49) and codes.dtype == np.float32
@@ -69,7 +72,11 @@ def test_uint8_image_stacks_and_reproducibility(fmnist, measured):
     b = clone(est).fit_predict(images)
     assert np.array_equal(a, b)
     assert est.n_features_in_ == 784 and est.autoencoder_.data_max_ == 255
-    assert measured("ae_gmm_train", fc.clustering_accuracy(labels, a)) > 0.35
+    # 20 runs: accuracy min 0.318, median 0.380 (random labels 0.13, collapsed 0.11); loss
+    # ratio, last / first epoch, max 0.540 (1.00 when the network did not train).
+    assert measured("uint8_ae_gmm_train", fc.clustering_accuracy(labels, a)) > 0.25
+    loss = est.autoencoder_.loss_curve_
+    assert measured("uint8_ae_gmm_loss_ratio", loss[-1] / loss[0]) < 0.8
     assert est.predict_proba(images[:5]).shape == (5, 10)
 
 
@@ -80,7 +87,11 @@ def test_conv_estimator_on_image_stack(fmnist, measured):
     pred = est.fit_predict(images[:1000])
     assert est.autoencoder_.image_shape_ == (1, 28, 28)
     assert est.transform(images[:3]).shape == (3, 10)
+    # 20 runs: accuracy min 0.424, median 0.526 (random labels 0.14, collapsed 0.12); loss
+    # ratio max 0.902 over two epochs (1.00 when the network did not train).
     assert measured("conv_kmeans_train", fc.clustering_accuracy(labels[:1000], pred)) > 0.3
+    loss = est.autoencoder_.loss_curve_
+    assert measured("conv_kmeans_loss_ratio", loss[-1] / loss[0]) < 0.95
 
 
 @pytest.mark.parametrize(("params", "message"), [
@@ -137,5 +148,9 @@ def test_umap_gmm_on_real_images_places_new_images_without_refitting(small_real,
     fitted = est.umap_.embedding_.copy()
     labels = est.predict(xt)
     assert np.array_equal(est.umap_.embedding_, fitted)
-    assert measured("umap_gmm_test", fc.clustering_accuracy(yt, labels)) > 0.4
+    # 20 runs: accuracy min 0.386, median 0.442 (random labels 0.16, collapsed 0.10); loss
+    # ratio max 0.441 (1.00 when the network did not train).
+    assert measured("umap_gmm_test", fc.clustering_accuracy(yt, labels)) > 0.3
+    loss = est.autoencoder_.loss_curve_
+    assert measured("umap_gmm_loss_ratio", loss[-1] / loss[0]) < 0.7
     assert est.predict_proba(xt).shape == (len(xt), 10)

@@ -34,10 +34,15 @@ def test_metrics_json_is_complete(tiny_run, measured):
             assert cm.shape == (10, 10)
             assert cm.sum() == (1500 if split == "train" else 500)
             assert np.trace(cm) / cm.sum() == pytest.approx(s["accuracy"])
-            # Chance is 0.1; every method clusters clearly better than that.
-            assert measured(f"{name}_{split}", s["accuracy"]) > 0.3, (name, split)
+            # 20 runs (seeds 0-9, 1 and 2 threads; benchmarks/results/thresholds-2026-11-30.md):
+            # lowest of any method and split 0.269 (AE + K-Means, 4 epochs), medians
+            # 0.35-0.51; random labels 0.14, collapsed 0.10.
+            assert measured(f"tiny_{name}_{split}", s["accuracy"]) > 0.2, (name, split)
         spread = method["seeds"]["test"]["accuracy"]
         assert set(spread) >= {"mean", "std", "min", "max"} and len(spread["values"]) == 2
+    loss = m["autoencoders"]["dense"]["loss"]
+    # Last / first epoch: max 0.569 in 20 runs, 1.00 when the network did not train.
+    assert measured("tiny_dense_loss_ratio", loss[-1] / loss[0]) < 0.8
     assert m["methods"]["ae_gmm"]["info"]["converged"] in (True, False)
     assert m["versions"]["torch"] and m["timing"]["total_seconds"] > 0
 
