@@ -295,6 +295,9 @@ def _lloyd_pass(raw, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, float
 
 
 def _chunk_stats(block: np.ndarray, centers: np.ndarray):
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")  # one thread a task: a worker is one thread
     x = _scaled(block)
     # ||x - c||^2 = ||x||^2 + (||c||^2 - 2 x.c): the bracket picks the label; no (rows, pixels)
     # temporary beyond x itself, which keeps a worker's peak near one float32 chunk.
