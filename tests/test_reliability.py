@@ -41,10 +41,25 @@ map_method = "tsne"
 """
 
 
+def _env() -> dict[str, str]:
+    """This process's thread counts (torch's, and numpy's BLAS) for a CLI subprocess, so
+    that it does the same float arithmetic as an in-process run. The environment alone
+    does not say them: in the whole suite pinned to one core (taskset -c 0), this
+    process's torch ends up on 1 thread while OMP_NUM_THREADS says 2."""
+    from threadpoolctl import threadpool_info
+
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    if blas:
+        env["OPENBLAS_NUM_THREADS"] = str(blas[0])
+    return env
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    """The CLI in a subprocess, with this process's environment (and so thread counts)."""
+    """The CLI in a subprocess, with this process's thread counts."""
     return subprocess.run([sys.executable, "-m", "fashion_cluster.cli", *args],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=_env())
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +84,8 @@ def test_killed_training_resumes_to_the_same_weights(ae_preset, real_dir, uninte
     out = tmp_path / "out"
     args = [sys.executable, "-m", "fashion_cluster.cli", "run", "--preset", str(ae_preset),
             "--out", str(out), "--device", "cpu", "--data-dir", str(real_dir), "--quiet"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
     checkpoint = out / "checkpoints" / "dense_ae.safetensors"
     deadline = time.monotonic() + 300
     epoch = 0
@@ -92,7 +108,7 @@ def test_killed_training_resumes_to_the_same_weights(ae_preset, real_dir, uninte
     assert not (out / "models" / "dense_ae.safetensors").exists()
     assert not list(out.rglob("*.tmp"))
 
-    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=600, env=_env())
     assert resumed.returncode == 0, resumed.stderr
     history = json.loads((out / "models" / "dense_ae.json").read_text())
     assert len(history["loss"]) == 12
@@ -172,7 +188,7 @@ def test_other_thread_count_same_results_within_tolerance(uninterrupted, ae_pres
     Measured on this run (12 epochs, 1 against 2 threads): loss histories 2e-6 apart
     (relative), labels and scores identical."""
     threads = "1" if torch.get_num_threads() > 1 else "2"
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+    env = {**_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
            "OPENBLAS_NUM_THREADS": threads}
     out = tmp_path / "other-threads"
     done = subprocess.run([sys.executable, "-m", "fashion_cluster.cli", "run", "--preset",
