@@ -1,7 +1,9 @@
 """The study end to end on a small real subset: complete metrics, reuse, recompute."""
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,8 +61,16 @@ def test_artifacts_written(tiny_run):
     assert not (out / "checkpoints" / "dense_ae.safetensors").exists()
 
 
-def test_second_run_reuses_everything(tiny_run):
+def _copy(tiny_run, tmp_path) -> tuple[Path, list[str]]:
+    """A copy of the shared run's folder and the run's arguments pointed at it, so that
+    the shared folder stays as its first run left it for the other tests."""
     _, out, args = tiny_run
+    copy = Path(shutil.copytree(out, tmp_path / "copy"))
+    return copy, [str(copy) if a == str(out) else a for a in args]
+
+
+def test_second_run_reuses_everything(tiny_run, tmp_path):
+    out, args = _copy(tiny_run, tmp_path)
     tic = time.perf_counter()
     assert cli.main(args) == 0
     elapsed = time.perf_counter() - tic
@@ -69,8 +79,9 @@ def test_second_run_reuses_everything(tiny_run):
     assert elapsed < 60
 
 
-def test_changed_setting_recomputes_only_what_depends_on_it(tiny_run):
-    preset, out, args = tiny_run
+def test_changed_setting_recomputes_only_what_depends_on_it(tiny_run, tmp_path):
+    preset = tiny_run[0]
+    out, args = _copy(tiny_run, tmp_path)
     before = json.loads((out / "metrics.json").read_text())
     changed = preset.with_name("tiny2.toml")
     changed.write_text(preset.read_text().replace("sweep_seeds = [0, 1]", "sweep_seeds = [0, 2]")
