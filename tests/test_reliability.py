@@ -41,19 +41,30 @@ map_method = "tsne"
 """
 
 
-def _env() -> dict[str, str]:
-    """This process's thread counts (torch's, and numpy's BLAS) for a CLI subprocess, so
-    that it does the same float arithmetic as an in-process run. The environment alone
-    does not say them: in the whole suite pinned to one core (taskset -c 0), this
-    process's torch ends up on 1 thread while OMP_NUM_THREADS says 2."""
-    from threadpoolctl import threadpool_info
+# The thread count of every run here, in this process and in the CLI subprocesses:
+# results are bitwise identical only at equal thread counts. conftest.py sets
+# OMP_NUM_THREADS when the environment does not.
+THREADS = int(os.environ["OMP_NUM_THREADS"])
 
-    threads = str(torch.get_num_threads())
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    if blas:
-        env["OPENBLAS_NUM_THREADS"] = str(blas[0])
-    return env
+
+def _env(threads: int = THREADS) -> dict[str, str]:
+    n = str(threads)
+    return {**os.environ, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
+@pytest.fixture(autouse=True)
+def _threads_as_set():
+    """This process at THREADS torch and BLAS threads too. The environment alone does
+    not ensure it: after the earlier tests of the whole suite, this process's torch was
+    found on 1 thread with OMP_NUM_THREADS=2 (pinned to one core), and off the count of
+    OMP_NUM_THREADS=1 in another run."""
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    with threadpool_limits(THREADS, user_api="blas"):
+        yield
+    torch.set_num_threads(before)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -187,9 +198,7 @@ def test_other_thread_count_same_results_within_tolerance(uninterrupted, ae_pres
     """Across thread counts float sums come in another order: the promise is a tolerance.
     Measured on this run (12 epochs, 1 against 2 threads): loss histories 2e-6 apart
     (relative), labels and scores identical."""
-    threads = "1" if torch.get_num_threads() > 1 else "2"
-    env = {**_env(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "OPENBLAS_NUM_THREADS": threads}
+    env = _env(1 if THREADS > 1 else 2)
     out = tmp_path / "other-threads"
     done = subprocess.run([sys.executable, "-m", "fashion_cluster.cli", "run", "--preset",
                            str(ae_preset), "--out", str(out), "--device", "cpu", "--data-dir",
