@@ -26,11 +26,11 @@ if {tuned}:
     assert keep_freed_memory(), "the C library is not glibc"
 import torch
 from common import fashion_train
-from fashion_cluster.autoencoders import ConvAutoencoder
+from fashion_cluster.autoencoders import ConvAutoencoderNet
 from fashion_cluster.training import train_autoencoder
 x = fashion_train({n})
 torch.manual_seed(0)
-history = train_autoencoder(ConvAutoencoder(), x, epochs={epochs}, batch_size=256)
+history = train_autoencoder(ConvAutoencoderNet(), x, epochs={epochs}, batch_size=256)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": history.epoch_seconds, "loss": history.loss,
                   "faults": usage.ru_minflt, "peak_mb": usage.ru_maxrss / 1024}}))

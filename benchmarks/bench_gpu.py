@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from common import fashion_train, median, table
 
-from fashion_cluster.autoencoders import ConvAutoencoder, DenseAutoencoder
+from fashion_cluster.autoencoders import ConvAutoencoderNet, DenseAutoencoderNet
 from fashion_cluster.kmeans import kmeans_sweep
 from fashion_cluster.training import train_autoencoder
 
@@ -46,8 +46,8 @@ def main() -> None:
     print(table(["k", "SSE"], [[k, f"{runs[k].sse:,.0f}"] for k in ks]))
 
     rows = []
-    for name, model, epochs in (("dense autoencoder", DenseAutoencoder(), 5),
-                                ("conv. autoencoder", ConvAutoencoder(), 3)):
+    for name, model, epochs in (("dense autoencoder", DenseAutoencoderNet(), 5),
+                                ("conv. autoencoder", ConvAutoencoderNet(), 3)):
         history = train_autoencoder(model.cuda(), x, epochs=epochs, batch_size=256)
         rows.append([name, f"{median(history.epoch_seconds[1:]):.2f}",
                      f"{history.loss[-1]:.4f}"])

@@ -32,7 +32,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
-from fashion_cluster.autoencoders import DenseAutoencoder
+from fashion_cluster.autoencoders import DenseAutoencoderNet
 from fashion_cluster.config import load_preset
 from fashion_cluster.data import load_fashion_mnist, scale_images
 
@@ -108,7 +108,7 @@ def baseline(seeds: list[int], ks: list[int], dense_epochs: int, conv_epochs: in
 
     stage("kmeans_raw", lambda: kmeans_with_seeds(x, xt))
     torch.manual_seed(0)
-    dense = DenseAutoencoder()
+    dense = DenseAutoencoderNet()
     stage("dense_ae", lambda: plain_train(dense, x, dense_epochs, 256))
     codes, codes_t = encode(dense, x), encode(dense, xt)
     stage("ae_kmeans", lambda: kmeans_with_seeds(codes, codes_t))

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from common import fashion_train, machine, median, table
 
-from fashion_cluster.autoencoders import DenseAutoencoder, encode
-from fashion_cluster.clustering import fit_gmm, fit_kmeans
+from fashion_cluster.autoencoders import DenseAutoencoderNet, encode
+from fashion_cluster.clusterers import GMMClusterer, KMeansClusterer
 from fashion_cluster.kmeans import kmeans_sweep
 from fashion_cluster.training import train_autoencoder
 
@@ -34,16 +34,16 @@ def main() -> None:
     mirrored = x60.reshape(-1, 28, 28)[:, :, ::-1].reshape(len(x60), -1)
     x_all = np.concatenate([x60, mirrored])
     torch.manual_seed(0)
-    model = DenseAutoencoder()
+    model = DenseAutoencoderNet()
     train_autoencoder(model, x60, epochs=3)
     codes_all = encode(model, x_all)
     print(f"# clustering stages against the number of images\n# {machine()}\n", flush=True)
 
     stages = {
         "elbow sweep": lambda x, c: kmeans_sweep(x, range(1, 26), n_init=10, seed=0),
-        "raw K-Means": lambda x, c: fit_kmeans(x, 10, n_init=10, seed=0),
-        "AE + K-Means": lambda x, c: fit_kmeans(c, 10, n_init=10, seed=0),
-        "AE + GMM": lambda x, c: fit_gmm(c, 10, seed=0),
+        "raw K-Means": lambda x, c: KMeansClusterer(10, random_state=0).fit(x),
+        "AE + K-Means": lambda x, c: KMeansClusterer(10, random_state=0).fit(c),
+        "AE + GMM": lambda x, c: GMMClusterer(10, random_state=0).fit(c),
     }
     results: dict[str, dict[int, float]] = {name: {} for name in stages}
     for n in sizes:

@@ -23,13 +23,13 @@ import torch
 from common import fashion_train, machine, median, table
 
 from fashion_cluster.allocator import keep_freed_memory
-from fashion_cluster.autoencoders import DenseAutoencoder
+from fashion_cluster.autoencoders import DenseAutoencoderNet
 from fashion_cluster.training import STEPS, train_autoencoder
 
 
 def epoch_seconds(step: str, x, epochs: int) -> list[float]:
     torch.manual_seed(0)
-    history = train_autoencoder(DenseAutoencoder(), x, epochs=epochs, step=step)
+    history = train_autoencoder(DenseAutoencoderNet(), x, epochs=epochs, step=step)
     return history.epoch_seconds[1:]  # the first includes warm-up (and compilation)
 
 

@@ -25,7 +25,7 @@ from common import fashion_train, machine, median, table
 from torch import nn
 
 from fashion_cluster.allocator import keep_freed_memory
-from fashion_cluster.autoencoders import DenseAutoencoder
+from fashion_cluster.autoencoders import DenseAutoencoderNet
 from fashion_cluster.training import train_autoencoder
 
 BATCH = 256
@@ -67,7 +67,7 @@ class Ours:
 
     def __init__(self, x):
         torch.manual_seed(0)
-        self.model, self.x = DenseAutoencoder(), x
+        self.model, self.x = DenseAutoencoderNet(), x
 
     def epoch(self) -> float:
         return train_autoencoder(self.model, self.x, epochs=1, batch_size=BATCH).epoch_seconds[0]
@@ -78,7 +78,7 @@ class Plain:
 
     def __init__(self, x):
         torch.manual_seed(0)
-        self.model = DenseAutoencoder()
+        self.model = DenseAutoencoderNet()
         self.loader = torch.utils.data.DataLoader(
             torch.utils.data.TensorDataset(torch.from_numpy(x)), batch_size=BATCH, shuffle=True)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
@@ -104,7 +104,7 @@ def main() -> None:
     print(f"# dense autoencoder training, {len(x):,} images, batch {BATCH}\n# {machine()}\n")
     # Epochs of the three interleaved, after one warm-up epoch each, so that the machine's
     # drifting speed affects them alike; medians.
-    runners = {"bound": Bound(len(x), DenseAutoencoder()), "ours": Ours(x), "plain": Plain(x)}
+    runners = {"bound": Bound(len(x), DenseAutoencoderNet()), "ours": Ours(x), "plain": Plain(x)}
     times: dict[str, list[float]] = {name: [] for name in runners}
     for runner in runners.values():
         runner.epoch()

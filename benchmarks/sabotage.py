@@ -51,6 +51,13 @@ def _fit_of(fn):
     return wrapper
 
 
+def _scan_assign(features, head):
+    """SCAN's assignment, broken (a torch tensor, as the real one returns)."""
+    import torch
+
+    return torch.from_numpy(_broken(len(features), len(head["bias"])))
+
+
 def _slow_learner(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -76,31 +83,30 @@ def _break(monkeypatch: pytest.MonkeyPatch) -> None:
     from sklearn.mixture import GaussianMixture
 
     from fashion_cluster import (
-        clustering,
+        clusterers,
         contrastive,
-        estimators,
         gmm,
         kmeans,
+        representations,
         scan,
-        study,
         training,
     )
 
     if MODE in ("random", "collapse"):
         assign = _labels_of(kmeans.assign, lambda a, kw, out: len(a[1]))
-        for module in (kmeans, estimators):
+        for module in (kmeans, clusterers):
             monkeypatch.setattr(module, "assign", assign)
-        monkeypatch.setattr(gmm, "fit_full_gmm", _fit_of(gmm.fit_full_gmm))
-        monkeypatch.setattr(clustering, "fit_full_gmm", _fit_of(gmm.fit_full_gmm))
-        monkeypatch.setattr(scan, "fit_scan", _fit_of(scan.fit_scan))
+        for module in (gmm, clusterers):
+            monkeypatch.setattr(module, "fit_full_gmm", _fit_of(gmm.fit_full_gmm))
+        monkeypatch.setattr(scan, "assign", _scan_assign)
         for cls, k_name in ((GaussianMixture, "n_components"), (KMeans, "n_clusters")):
             for name in ("predict", "fit_predict"):
                 monkeypatch.setattr(cls, name, _labels_of(
                     getattr(cls, name), lambda a, kw, out, k_name=k_name: getattr(a[0], k_name)))
     elif MODE == "untrained":
-        for module, name in ((training, "train_autoencoder"), (study, "train_autoencoder"),
-                             (estimators, "train_autoencoder"), (contrastive, "train_simclr"),
-                             (study, "train_simclr")):
+        for module, name in ((training, "train_autoencoder"),
+                             (representations, "train_autoencoder"),
+                             (contrastive, "train_simclr"), (representations, "train_simclr")):
             monkeypatch.setattr(module, name, _slow_learner(getattr(module, name)))
     else:
         raise ValueError(f"FASHION_CLUSTER_SABOTAGE must be random, collapse or untrained, "

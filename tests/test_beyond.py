@@ -5,6 +5,7 @@ fitted models (the UMAP transform), never a refit."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ import torch
 from conftest import SEED
 
 from fashion_cluster import cli
-from fashion_cluster.clustering import fit_umap_gmm
-from fashion_cluster.contrastive import SimCLREncoder, augment, nt_xent
+from fashion_cluster.clusterers import UMAPGMMClusterer
+from fashion_cluster.contrastive import SimCLRNet, augment, nt_xent
 from fashion_cluster.metrics import clustering_accuracy
 
 BEYOND = """
@@ -43,14 +44,19 @@ map_method = "tsne"
 
 
 @pytest.fixture(scope="module")
-def beyond_run(tmp_path_factory, real_dir):
+def beyond_out(tmp_path_factory, real_dir) -> Path:
     folder = tmp_path_factory.mktemp("beyond")
     preset = folder / "beyond.toml"
     preset.write_text(BEYOND)
     out = folder / "out"
     assert cli.main(["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
                      "--data-dir", str(real_dir), "--seed", str(SEED), "--quiet"]) == 0
-    return json.loads((out / "metrics.json").read_text())
+    return out
+
+
+@pytest.fixture(scope="module")
+def beyond_run(beyond_out):
+    return json.loads((beyond_out / "metrics.json").read_text())
 
 
 # Thresholds from 20 runs (seeds 0-9, 1 and 2 threads; benchmarks/results/
@@ -117,7 +123,7 @@ def test_umap_transform_places_test_data(monkeypatch, small_real, measured):
     from sklearn.decomposition import PCA
 
     pca = PCA(30, random_state=SEED).fit(x)
-    result = fit_umap_gmm(pca.transform(x), 10, seed=SEED)
+    result = UMAPGMMClusterer(10, random_state=SEED).fit(pca.transform(x))
     assert calls["fit"] == 1
     labels = result.predict(pca.transform(xt))
     assert calls == {"fit": 1, "transform": 1}  # placed, not refitted
@@ -128,7 +134,7 @@ def test_umap_transform_places_test_data(monkeypatch, small_real, measured):
 
 def test_methods_take_other_image_sizes_and_cluster_counts():
     # A colour 20x24 image stack and 4 clusters: the encoder adapts to the shape.
-    encoder = SimCLREncoder(image_shape=(3, 20, 24), feature_dim=16)
+    encoder = SimCLRNet(image_shape=(3, 20, 24), feature_dim=16)
     x = torch.rand(6, 20 * 24 * 3)
     assert encoder(x).shape == (6, 16)
     views = augment(encoder.images(x), torch.Generator().manual_seed(0))
@@ -137,5 +143,36 @@ def test_methods_take_other_image_sizes_and_cluster_counts():
     assert float(nt_xent(z, z, 0.5)) < float(nt_xent(z, torch.randn(8, 5), 0.5))
     rng = np.random.default_rng(0)
     blobs = np.concatenate([rng.normal(c, 0.3, (60, 6)) for c in range(4)]).astype(np.float32)
-    fit = fit_umap_gmm(blobs, 4, seed=0, n_neighbors=10)
-    assert clustering_accuracy(np.repeat(np.arange(4), 60), fit.labels) > 0.95
+    fit = UMAPGMMClusterer(4, n_neighbors=10, random_state=0).fit(blobs)
+    assert clustering_accuracy(np.repeat(np.arange(4), 60), fit.labels_) > 0.95
+
+
+@pytest.mark.parametrize("method", ["scan", "n2d"])
+def test_predict_gives_a_run_its_own_clusters(beyond_out, real_dir, tmp_path, method):
+    """The fitted method, loaded from the run's files, assigns the run's test images to
+    the clusters the run gave them (SCAN through its saved encoder and head, N2D through
+    its rebuilt UMAP)."""
+    import csv
+
+    from fashion_cluster.runs import load_run
+
+    run = load_run(beyond_out)
+    from fashion_cluster.config import load_preset
+    from fashion_cluster.study import load_study_data
+
+    config = load_preset(str(beyond_out.parent / "beyond.toml"))
+    data = load_study_data(config, real_dir)
+    stack = tmp_path / "test.npy"
+    np.save(stack, data.test_images)
+    out = tmp_path / "pred.csv"
+    assert cli.main(["predict", str(beyond_out), str(stack), "--method", method,
+                     "--out", str(out), "--quiet"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == len(data.test_images)
+    assert [r["image"] for r in rows[:3]] == ["0", "1", "2"]
+    clusters = np.array([int(r["cluster"]) for r in rows])
+    np.testing.assert_array_equal(clusters, run.labels[method]["test"])
+    confidence = np.array([float(r["confidence"]) for r in rows])
+    assert np.all((confidence > 0) & (confidence <= 1))
+    names = run.metrics["dataset"]["class_names"]
+    assert {r["class"] for r in rows} <= set(names)

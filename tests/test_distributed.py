@@ -57,7 +57,11 @@ def test_run_on_local_cluster_matches_local_run(tiny_run, real_dir, tmp_path):
     ours, our_sums = _scores(json.loads((out / "metrics.json").read_text()))
     theirs, their_sums = _scores(json.loads((local_out / "metrics.json").read_text()))
     assert ours == theirs
-    assert our_sums == pytest.approx(their_sums, rel=1e-5)
+    # K-Means' Lloyd steps carry float32 rounding from one iteration to the next: a worker
+    # thread's sums differ in the last bits, so the SSE after 15 iterations differs by up
+    # to 3.5e-5 relative (measured: ae_kmeans, seed 1, 49.85074 on a worker against
+    # 49.85249 here) while every label, and so every score, is the same.
+    assert our_sums == pytest.approx(their_sums, rel=1e-4)
 
 
 def test_worker_killed_mid_sweep_is_survived(client, small_real):

@@ -15,14 +15,26 @@ SMALL = dict(epochs=30, batch_size=16, learning_rate=1e-2, device="cpu", random_
 DENSE = dict(hidden=(16,), code_dim=2)
 CONV = dict(filters=(4, 2))
 
+CONTRASTIVE = dict(feature_dim=8, epochs=3, batch_size=16, device="cpu", random_state=0)
+SCAN = dict(epochs=5, heads=2, views=1, neighbours=5, batch_size=16, random_state=0)
+
 ESTIMATORS = [
+    # representations
     fc.DenseAutoencoder(**DENSE, **SMALL),
     fc.ConvAutoencoder(**CONV, **SMALL),
+    fc.ContrastiveEncoder(**CONTRASTIVE),
+    # clusterers of features
+    fc.KMeansClusterer(3, n_init=2, device="cpu", random_state=0),
+    fc.GMMClusterer(3, device="cpu", random_state=0),
+    fc.UMAPGMMClusterer(3, n_neighbors=10, device="cpu", random_state=0),
+    fc.SCANClusterer(fc.ContrastiveEncoder(**CONTRASTIVE), 3, **SCAN),
+    # both
     fc.AutoencoderKMeans(n_clusters=3, n_init=2, **DENSE, **SMALL),
     fc.AutoencoderGMM(n_clusters=3, **DENSE, **SMALL),
     fc.AutoencoderUMAPGMM(n_clusters=3, n_neighbors=10, **DENSE, **SMALL),
     fc.ConvAutoencoderKMeans(n_clusters=3, n_init=2, **CONV, **SMALL),
     fc.ConvAutoencoderGMM(n_clusters=3, **CONV, **SMALL),
+    fc.ContrastiveSCAN(3, scan_epochs=5, heads=2, views=1, neighbours=5, **CONTRASTIVE),
 ]
 
 
@@ -38,11 +50,9 @@ def test_scikit_learn_estimator_checks(estimator):
 
 
 def test_exported_from_package_root():
-    for name in ("AutoencoderKMeans", "AutoencoderGMM", "AutoencoderUMAPGMM",
-                 "ConvAutoencoderKMeans", "ConvAutoencoderGMM", "DenseAutoencoder",
-                 "ConvAutoencoder",
-                 "clustering_accuracy", "matched_confusion_matrix"):
+    for name in fc.__all__:
         assert hasattr(fc, name)
+    assert {type(e).__name__ for e in ESTIMATORS} <= set(fc.__all__)
 
 
 @pytest.mark.accuracy

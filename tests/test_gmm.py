@@ -5,7 +5,7 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.mixture import GaussianMixture
 
-from fashion_cluster.clustering import fit_gmm
+from fashion_cluster.clusterers import GMMClusterer
 from fashion_cluster.gmm import fit_full_gmm
 from fashion_cluster.metrics import clustering_accuracy
 
@@ -44,14 +44,14 @@ def test_separable_data_and_n_init():
     assert best.model.lower_bound_ >= one.model.lower_bound_ - 1e-6
 
 
-def test_fit_gmm_records_convergence_and_uses_the_torch_em():
+def test_gmm_clusterer_records_convergence_and_uses_the_torch_em():
     x, _ = _stretched_blobs()
-    fit = fit_gmm(x, 4, seed=0, max_iter=1)  # one step cannot show convergence
-    assert fit.info["converged"] is False and fit.info["n_iter"] == 1
-    assert any("did not converge" in w for w in fit.info["warnings"])
-    assert np.isfinite(fit.info["bic"])
-    diag = fit_gmm(x, 4, seed=0, covariance_type="diag")  # scikit-learn's own EM
-    assert isinstance(diag.model, GaussianMixture) and diag.info["covariance_type"] == "diag"
+    fit = GMMClusterer(4, max_iter=1, random_state=0).fit(x)  # one step cannot converge
+    assert fit.info_["converged"] is False and fit.info_["n_iter"] == 1
+    assert any("did not converge" in w for w in fit.info_["warnings"])
+    assert np.isfinite(fit.info_["bic"])
+    diag = GMMClusterer(4, covariance_type="diag", random_state=0).fit(x)  # scikit-learn's EM
+    assert isinstance(diag.gmm_, GaussianMixture) and diag.info_["covariance_type"] == "diag"
 
 
 def test_bad_input():

@@ -267,8 +267,8 @@ def test_artifacts_of_other_data_are_not_reused(uninterrupted, ae_preset, real_d
 
 @pytest.mark.parametrize(("args", "message"), [
     (["run", "--preset", "nonexistent"], "error: unknown preset 'nonexistent'"),
-    (["run", "--k", "0"], "expected a positive integer, got '0'"),
-    (["run", "--k", "2.5"], "expected a positive integer, got '2.5'"),
+    (["run", "--k", "0"], "expected a positive integer, 'auto' or 'knee', got '0'"),
+    (["run", "--k", "2.5"], "expected a positive integer, 'auto' or 'knee', got '2.5'"),
     (["run", "--seed", "-1"], "seed must be in 0..2**32-1"),
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["run", "--device", "tpu"], "invalid choice: 'tpu'"),

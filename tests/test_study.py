@@ -101,3 +101,30 @@ def test_changed_setting_recomputes_only_what_depends_on_it(tiny_run, tmp_path):
 def test_quick_preset_is_small():
     quick = load_preset("quick")
     assert quick.data.n_train <= 5000 and quick.dense_ae.epochs <= 10
+
+
+def test_k_auto_picks_the_number_of_well_separated_groups(tmp_path):
+    """``--k auto`` chooses k by the silhouette of the elbow sweep's partitions, without
+    labels: on four well-separated groups of images it picks 4, and the report says so."""
+    rng = np.random.default_rng(0)
+    patterns = np.zeros((4, 12, 12), np.float32)
+    for c in range(4):  # a bright quadrant a group
+        patterns[c, 6 * (c // 2) : 6 * (c // 2) + 6, 6 * (c % 2) : 6 * (c % 2) + 6] = 1
+    labels = np.repeat(np.arange(4), 60)
+    images = np.clip(patterns[labels] + rng.normal(0, 0.15, (240, 12, 12)), 0, 1)
+    data = tmp_path / "groups.npz"
+    np.savez(data, images=(images * 255).astype(np.uint8), labels=labels)
+    preset = tmp_path / "auto.toml"
+    preset.write_text('name = "auto"\nmethods = ["kmeans_raw"]\n[elbow]\nk_max = 8\n'
+                      "n_init = 3\n[clustering]\nn_init = 3\nsweep_seeds = [0]\n"
+                      "[report]\nmap_points = 20\n")
+    out = tmp_path / "out"
+    assert cli.main(["run", "--preset", str(preset), "--dataset", str(data), "--k", "auto",
+                     "--out", str(out), "--device", "cpu", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["k"] == 4 and "silhouette" in metrics["k_source"]
+    elbow = metrics["elbow"]
+    assert len(elbow["silhouette"]) == len(elbow["k"]) and elbow["silhouette"][0] is None
+    assert elbow["silhouette_k"] == 4
+    assert "highest at <b>k = 4</b>" in (out / "report.html").read_text()
+    assert metrics["methods"]["kmeans_raw"]["test"]["accuracy"] > 0.95

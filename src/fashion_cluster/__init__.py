@@ -1,7 +1,8 @@
 """fashion-cluster: unsupervised cluster analysis of image sets, Fashion-MNIST first.
 
-The scikit-learn estimators and the scoring helpers are importable from here; the study
-(command ``fashion-cluster``) lives in :mod:`fashion_cluster.study`.
+The scikit-learn estimators (representations, clusterers of features, and the two put
+together), ``load`` for a saved estimator, and the scoring helpers are importable from
+here; the study (command ``fashion-cluster``) lives in :mod:`fashion_cluster.study`.
 
 The names below are imported on first use (PEP 562), so ``import fashion_cluster`` and
 its light submodules (``data``, ``distributed``, ``cli``) do not load torch. That matters
@@ -22,38 +23,57 @@ _EXPORTS = {
     "AutoencoderGMM": "estimators",
     "AutoencoderKMeans": "estimators",
     "AutoencoderUMAPGMM": "estimators",
-    "ConvAutoencoder": "estimators",
+    "ContrastiveSCAN": "estimators",
     "ConvAutoencoderGMM": "estimators",
     "ConvAutoencoderKMeans": "estimators",
-    "DenseAutoencoder": "estimators",
+    "ContrastiveEncoder": "representations",
+    "ConvAutoencoder": "representations",
+    "DenseAutoencoder": "representations",
+    "GMMClusterer": "clusterers",
+    "KMeansClusterer": "clusterers",
+    "SCANClusterer": "clusterers",
+    "UMAPGMMClusterer": "clusterers",
+    "load": "persistence",
+    "load_run": "runs",
     "clustering_accuracy": "metrics",
     "matched_confusion_matrix": "metrics",
 }
 
 __all__ = [
-    "FashionClusterError",
     "AutoencoderGMM",
     "AutoencoderKMeans",
     "AutoencoderUMAPGMM",
+    "ContrastiveEncoder",
+    "ContrastiveSCAN",
     "ConvAutoencoder",
     "ConvAutoencoderGMM",
     "ConvAutoencoderKMeans",
     "DenseAutoencoder",
+    "FashionClusterError",
+    "GMMClusterer",
+    "KMeansClusterer",
+    "SCANClusterer",
+    "UMAPGMMClusterer",
     "clustering_accuracy",
+    "load",
+    "load_run",
     "matched_confusion_matrix",
 ]
 
 if TYPE_CHECKING:
+    from .clusterers import GMMClusterer, KMeansClusterer, SCANClusterer, UMAPGMMClusterer
     from .estimators import (
         AutoencoderGMM,
         AutoencoderKMeans,
         AutoencoderUMAPGMM,
-        ConvAutoencoder,
+        ContrastiveSCAN,
         ConvAutoencoderGMM,
         ConvAutoencoderKMeans,
-        DenseAutoencoder,
     )
     from .metrics import clustering_accuracy, matched_confusion_matrix
+    from .persistence import load
+    from .representations import ContrastiveEncoder, ConvAutoencoder, DenseAutoencoder
+    from .runs import load_run
 
 
 def __getattr__(name: str):

@@ -5,34 +5,27 @@ shape, so one training loop (:mod:`fashion_cluster.training`) serves both. Layer
 initialised as Keras does (Glorot-uniform weights, zero biases), since the study used
 Keras.
 
-Weights are saved as safetensors beside a small JSON of the constructor arguments, and
-loaded by rebuilding the model from that JSON: nothing is ever unpickled.
+The scikit-learn transformers of :mod:`fashion_cluster.representations` hold these
+networks and save them (:mod:`fashion_cluster.persistence`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from .artifacts import ArtifactError, read_json, read_tensors, write_json, write_tensors
-from .contrastive import SimCLREncoder
 from .data import scale_images
 from .training import eval_batch
 
 __all__ = [
-    "ConvAutoencoder",
-    "DenseAutoencoder",
+    "ConvAutoencoderNet",
+    "DenseAutoencoderNet",
     "decode",
     "encode",
-    "load_model",
     "reconstruct",
-    "save_model",
     "summary",
 ]
 
@@ -43,7 +36,7 @@ def _keras_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class DenseAutoencoder(nn.Module):
+class DenseAutoencoderNet(nn.Module):
     """Fully connected autoencoder (the study's Figure 1).
 
     ``input_dim -> hidden... -> code_dim -> reversed(hidden) -> input_dim``, ReLU between
@@ -91,7 +84,7 @@ class DenseAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoderNet(nn.Module):
     """Convolutional autoencoder (the study's Figure 3).
 
     Conv 3x3 (64) -> max-pool 2 -> Conv 3x3 (32) -> max-pool 2 -> Conv 3x3 (1, sigmoid)
@@ -108,8 +101,8 @@ class ConvAutoencoder(nn.Module):
         channels, height, width = (int(v) for v in image_shape)
         if height % 4 or width % 4:
             raise ValueError(
-                f"ConvAutoencoder needs image height and width divisible by 4, got {height}x{width}"
-            )
+                "ConvAutoencoderNet needs image height and width divisible by 4, "
+                f"got {height}x{width}")
         f1, f2 = (int(f) for f in filters)
         self.config = {"image_shape": [channels, height, width], "filters": [f1, f2]}
         # ReLU after the pooling rather than before: max-pooling commutes with ReLU, so
@@ -151,13 +144,6 @@ class ConvAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
-
-
-MODELS: dict[str, type[nn.Module]] = {
-    "DenseAutoencoder": DenseAutoencoder,
-    "ConvAutoencoder": ConvAutoencoder,
-    "SimCLREncoder": SimCLREncoder,
-}
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -207,7 +193,12 @@ def summary(model: nn.Module, input_dim: int | None = None) -> str:
 
 
 def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int | None) -> np.ndarray:
-    """Apply ``fn`` batch by batch; uint8 input is scaled to [0, 1] per batch."""
+    """Apply ``fn`` batch by batch; uint8 input is scaled to [0, 1] per batch.
+
+    Every forward pass sees exactly ``batch_size`` rows (the last batch is zero-padded),
+    so each row's result is computed the same way whatever its company and position:
+    a sample gets the same code alone, in any order and in any subset.
+    """
     batch_size = batch_size or eval_batch(model)
     param = next(model.parameters())
     was_training = model.training
@@ -219,9 +210,10 @@ def _batches(model: nn.Module, fn, x: np.ndarray, batch_size: int | None) -> np.
                 chunk = np.asarray(x[start : start + batch_size])
                 if chunk.dtype == np.uint8:
                     chunk = scale_images(chunk)
-                batch = torch.from_numpy(chunk.reshape(len(chunk), -1)).to(param.device)
-                batch = batch.to(param.dtype)
-                outputs.append(fn(batch).cpu().numpy())
+                batch = torch.zeros(batch_size, int(np.prod(chunk.shape[1:])),
+                                    dtype=param.dtype, device=param.device)
+                batch[: len(chunk)] = torch.from_numpy(chunk.reshape(len(chunk), -1))
+                outputs.append(fn(batch)[: len(chunk)].cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(outputs) if outputs else np.empty((0, 0), np.float32)
@@ -249,52 +241,3 @@ def decode(model: nn.Module, codes: np.ndarray, batch_size: int | None = None) -
 def reconstruct(model: nn.Module, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
     """Reconstructions of ``x`` (flattened, in [0, 1])."""
     return _batches(model, model, x, batch_size)
-
-
-def save_model(model: nn.Module, path: str | os.PathLike, extra: dict | None = None) -> None:
-    """Write ``path`` (``.safetensors``) and ``path`` with ``.json``: weights and config."""
-    path = Path(path)
-    write_tensors(path, model.state_dict())
-    write_json(path.with_suffix(".json"), {
-        "class": type(model).__name__, "config": model.config,
-        "parameters": count_parameters(model), **(extra or {}),
-    })
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model saved by :func:`save_model`. Never unpickles.
-
-    Raises
-    ------
-    ArtifactError
-        Missing or damaged files, an unknown model class, or weights that do not fit the
-        recorded architecture.
-    """
-    path = Path(path)
-    meta = read_json(path.with_suffix(".json"))
-    cls = MODELS.get(meta.get("class", ""))
-    if cls is None:
-        raise ArtifactError(
-            f"{path.with_suffix('.json')}: unknown model class {meta.get('class')!r}")
-    try:
-        model = cls(**meta["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{path.with_suffix('.json')}: bad model config ({exc})") from None
-    state = read_tensors(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise ArtifactError(f"{path}: weights do not fit {cls.__name__} ({first})") from None
-    return model.to(device)
-
-
-def describe(model: nn.Module) -> dict:
-    """JSON-ready facts about a model, for ``metrics.json``."""
-    return {"class": type(model).__name__, "config": model.config,
-            "parameters": count_parameters(model),
-            "summary": summary(model).splitlines()}
-
-
-def config_json(model: nn.Module) -> str:
-    return json.dumps({"class": type(model).__name__, "config": model.config}, sort_keys=True)

@@ -1,7 +1,7 @@
 """Command line: argument parsing only; the work is done by the library modules.
 
     fashion-cluster [--version] [-v | -q] [--debug] COMMAND ...
-    fashion-cluster run --preset paper|quick|FILE.toml [--out DIR] [--seed N] [--k K]
+    fashion-cluster run --preset paper|quick|FILE.toml [--out DIR] [--seed N] [--k K|auto]
                         [--device auto|cpu|cuda|cuda:N] [--data-dir DIR] [--quiet]
     fashion-cluster data [--data-dir DIR] [--fetch] [--quiet]
     fashion-cluster elbow --out DIR [--k-min 1] [--k-max 25] [--n-init 10] [--seed N]
@@ -10,6 +10,7 @@
     fashion-cluster report DIR
     fashion-cluster to-zarr PATH [--dataset ...]
     fashion-cluster kmeans-zarr PATH --k K --out DIR [--scheduler ADDR | --workers N]
+    fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv]
     fashion-cluster presets
 
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
@@ -44,6 +45,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _k(text: str) -> int | str:
+    if text in ("auto", "knee"):
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, 'auto' or 'knee', got {text!r}") from None
 
 
 def _seed(text: str) -> int:
@@ -145,9 +156,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="output folder (default: results/PRESET)")
     run.add_argument("--seed", type=_seed, default=None,
                      help="random seed (default: the preset's, 0 in the packaged ones)")
-    run.add_argument("--k", type=_positive_int, default=None,
-                     help="number of clusters (default: the preset's [clustering] k; a preset "
-                          "with k = 0 uses the knee of the elbow curve)")
+    run.add_argument("--k", type=_k, default=None,
+                     help="number of clusters; 'auto': the k whose K-Means partition has "
+                          "the highest silhouette (label-free), 'knee': the knee of the "
+                          "elbow curve, over the elbow sweep's range (default: the preset's)")
     dataset(run)
     cluster(run)
     common(run)
@@ -201,6 +213,25 @@ def _parser() -> argparse.ArgumentParser:
     big.add_argument("--out", type=Path, required=True, help="folder for kmeans_zarr.json")
     cluster(big)
 
+    predict = sub.add_parser(
+        "predict", help="assign new images with a finished run's fitted method",
+        description="Assign new images with a finished run's fitted method; one CSV row "
+                    "an image: image, cluster, class (runs on labelled data), confidence "
+                    "(methods that have one).")
+    predict.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="output folder of a run")
+    predict.add_argument("input", metavar="INPUT",
+                         help="the images: a folder of images, an .npz, an .npy, an IDX "
+                              "folder, fashion-mnist, or a single image file")
+    predict.add_argument("--method", default=None,
+                         help="a method of the run (default: the run's method with the "
+                              "highest silhouette, a label-free score)")
+    predict.add_argument("--out", type=Path, default=None, metavar="FILE.csv",
+                         help="CSV file to write (default: standard output)")
+    predict.add_argument("--batch-size", type=_positive_int, default=4096,
+                         help="images assigned at a time (default: 4096)")
+    data_dir(predict)
+    quiet(predict)
+
     sub.add_parser("presets", help="list the packaged presets")
     return parser
 
@@ -242,7 +273,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         changes["seed"] = args.seed
     if args.k is not None:
-        changes["clustering__k"] = args.k
+        changes["clustering__k"] = args.k if isinstance(args.k, int) else 0
+        if not isinstance(args.k, int):
+            changes["clustering__k_choice"] = "silhouette" if args.k == "auto" else "knee"
     if args.dataset is not None:
         changes["data__dataset"] = args.dataset
     if args.image_size is not None:
@@ -293,7 +326,7 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
     from .devices import resolve_device
     from .progress import Reporter
-    from .study import run_elbow
+    from .stages import run_elbow
 
     if args.k_min > args.k_max:
         from .config import ConfigError
@@ -370,6 +403,30 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .assignments import predict_csv
+    from .datasets import read_images
+    from .progress import Reporter
+    from .runs import load_run
+
+    run = load_run(args.run_dir)
+    method = run.method(args.method)
+    data = run.metrics["config"]["data"]
+    images, names = read_images(args.input, root=args.data_dir,
+                                image_size=tuple(data["image_size"]) or None,
+                                channels=data["channels"] or None)
+    run.scale(images[:1])  # images of the run's size and channels, or an error
+    log = Reporter(args.quiet)
+    log.info(f"assigning {len(names):,} images with {method.title} ({method.name}) of "
+             f"{args.run_dir}")
+    with log.bar(len(names), "predict", unit="image") as bar:
+        predict_csv(run, method, images, names, args.out, args.batch_size,
+                    progress=lambda done: bar.update(done - bar.n))
+    if args.out is not None:
+        log.info(f"{len(names):,} assignments written to {args.out}")
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     print(_presets_text().split("\n", 1)[1])
     return 0
@@ -398,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
                 "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
-                "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr}
+                "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr,
+                "predict": _cmd_predict}
     keep_freed_memory()
     log_handler = _log_to_stderr(args)
     # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written

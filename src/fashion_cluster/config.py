@@ -52,9 +52,11 @@ class ElbowConfig:
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    """``k`` = 0 means: use the knee the elbow sweep found."""
+    """``k`` = 0 means: choose k from the elbow sweep by ``k_choice``: "knee" (of the SSE
+    curve) or "silhouette" (the k whose partition has the highest silhouette)."""
 
     k: int = 10
+    k_choice: str = "knee"
     n_init: int = 10
     gmm_covariance: str = "full"
     gmm_n_init: int = 1
@@ -74,11 +76,13 @@ class AutoencoderConfig:
 
 @dataclass(frozen=True)
 class N2DConfig:
-    """UMAP settings of the N2D method; ``n_components`` = 0 means the number of clusters."""
+    """The N2D method: UMAP (``n_components`` = 0 means the number of clusters), then a
+    Gaussian mixture with ``gmm_covariance`` covariances."""
 
     n_neighbors: int = 20
     min_dist: float = 0.0
     n_components: int = 0
+    gmm_covariance: str = "full"
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ _CHOICES = {
     "gmm_covariance": ("full", "tied", "diag", "spherical"),
     "map_method": ("umap", "tsne"),
     "step": ("manual", "autograd", "compile"),
+    "k_choice": ("knee", "silhouette"),
 }
 
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from .training import Checkpoint, History, check_finite
 
-__all__ = ["SimCLREncoder", "augment", "nt_xent", "train_simclr"]
+__all__ = ["SimCLRNet", "augment", "nt_xent", "train_simclr"]
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
@@ -64,7 +64,7 @@ def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
     return out.clamp_(0, 1)
 
 
-class SimCLREncoder(nn.Module):
+class SimCLRNet(nn.Module):
     """Conv 5x5 (32, stride 2) - Conv 3x3 (64, stride 2) - dense (``feature_dim``),
     each followed by batch norm and ReLU.
 
@@ -118,7 +118,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
 
 
 def train_simclr(
-    encoder: SimCLREncoder,
+    encoder: SimCLRNet,
     x: np.ndarray,
     *,
     epochs: int = 8,
@@ -155,7 +155,7 @@ def train_simclr(
                                                     total_steps=epochs * steps, pct_start=0.05)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
-    ckpt = Checkpoint(checkpoint, {"model": "SimCLREncoder", "config": encoder.config, "n": n,
+    ckpt = Checkpoint(checkpoint, {"model": "SimCLRNet", "config": encoder.config, "n": n,
                                    "epochs": epochs, "batch_size": batch_size,
                                    "lr": learning_rate, "temperature": temperature,
                                    "crop_min": crop_min, "seed": seed, "device": device.type})

@@ -28,7 +28,7 @@ import numpy as np
 
 from .data import CLASS_NAMES, DatasetError, check_pair, load_fashion_mnist, read_idx, scale_images
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_dataset"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_dataset", "read_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -65,11 +65,16 @@ class ImageSet:
     def labelled(self) -> bool:
         return self.train_labels is not None
 
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The pixel values mapped to [0, 1]: (0, 255) for uint8 images, else the
+        training split's minimum and maximum."""
+        if self.train_images.dtype == np.uint8:
+            return 0.0, 255.0
+        return float(self.train_images.min()), float(self.train_images.max())
+
     def _scale(self, images: np.ndarray) -> np.ndarray:
-        if images.dtype == np.uint8:
-            return scale_images(images)
-        return scale_images(images, float(self.train_images.min()),
-                            float(self.train_images.max()))
+        return scale_images(images, *self.value_range)
 
     @property
     def x_train(self) -> np.ndarray:
@@ -107,7 +112,8 @@ class ImageSet:
         return {"name": self.name, "n_train": int(len(self.train_images)),
                 "n_test": int(len(self.test_images)), "image_shape": list(self.image_shape),
                 "class_names": list(self.class_names), "labelled": self.labelled,
-                "sha256": self.fingerprint(), **self.source}
+                "value_range": list(self.value_range), "sha256": self.fingerprint(),
+                **self.source}
 
 
 def _pick(labels: np.ndarray | None, n: int, wanted: int, seed: int) -> np.ndarray:
@@ -305,10 +311,9 @@ def _from_idx(folder: Path, files: dict[str, Path], test_fraction: float, seed: 
                     test_labels, source)
 
 
-def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
-                       channels: int | None, test_fraction: float, seed: int) -> ImageSet:
-    from PIL import Image, UnidentifiedImageError
-
+def _image_files(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    """The image files of a folder with their class (-1: none), and the class names:
+    sub-folders are classes; without sub-folders the images are unlabelled."""
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
     if subdirs:
         files = [(f, i) for i, d in enumerate(subdirs) for f in sorted(d.rglob("*"))
@@ -320,23 +325,31 @@ def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
     if not files:
         raise DatasetError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, "
                            "in class sub-folders or in the folder itself)")
+    return files, names
+
+
+def _read_image_files(paths: list[Path], image_size: tuple[int, int] | None,
+                      channels: int | None, where: Path) -> tuple[np.ndarray, int]:
+    """The images as one uint8 stack (N, H, W) or (N, H, W, 3), and the channel count."""
+    from PIL import Image, UnidentifiedImageError
+
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     opened = []
-    for path, label in files:
+    for path in paths:
         try:
             with Image.open(path) as img:
                 img.load()
-                opened.append((img.copy(), label, path))
+                opened.append(img.copy())
         except (UnidentifiedImageError, OSError) as exc:
             raise DatasetError(f"{path}: not a readable image ({exc})") from None
     if channels is None:
-        colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for img, _, _ in opened)
+        colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for img in opened)
         channels = 3 if colour else 1
     if image_size is None:
-        sizes = {img.size for img, _, _ in opened}
+        sizes = {img.size for img in opened}
         if len(sizes) > 1:
-            raise DatasetError(f"{folder}: images have {len(sizes)} different sizes; give a "
+            raise DatasetError(f"{where}: images have {len(sizes)} different sizes; give a "
                                "common size (--image-size HxW)")
         width, height = sizes.pop()
     else:
@@ -344,10 +357,90 @@ def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
     mode = "L" if channels == 1 else "RGB"
     stack = np.stack([np.asarray(img.convert(mode).resize((width, height), Image.BILINEAR)
                                  if img.size != (width, height) else img.convert(mode),
-                                 dtype=np.uint8) for img, _, _ in opened])
-    labels = np.array([label for _, label, _ in opened], dtype=np.int64) if names else None
+                                 dtype=np.uint8) for img in opened])
+    return stack, channels
+
+
+def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
+                       channels: int | None, test_fraction: float, seed: int) -> ImageSet:
+    files, names = _image_files(folder)
+    stack, channels = _read_image_files([f for f, _ in files], image_size, channels, folder)
+    labels = np.array([label for _, label in files], dtype=np.int64) if names else None
     source = {"source": "image folder", "path": str(folder), "channels": channels}
     if labels is not None and len(np.unique(labels)) < len(names):
         empty = [n for i, n in enumerate(names) if i not in set(labels.tolist())]
         raise DatasetError(f"{folder}: class folder(s) without images: {', '.join(empty)}")
     return _split(folder.name, names, stack, labels, test_fraction, seed, source)
+
+
+def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = None,
+                image_size: tuple[int, int] | None = None, channels: int | None = None
+                ) -> tuple[np.ndarray, list[str]]:
+    """Every image of a source, in its own order, with a name for each (for ``predict``).
+
+    ``spec`` is anything :func:`load_dataset` takes (every split, training first, no
+    hold-out), a single image file, or an ``.npy`` array of shape (N, H, W[, C]), which
+    is memory-mapped. Names are file paths relative to an image folder, the file name of
+    a single image, or ``split/index`` (``index`` for one-array sources).
+    """
+    if str(spec).lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
+        ((xtr, _), (xte, _)) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
+        return _named({"train": xtr, "test": xte})
+    path = Path(spec)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file or folder")
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return _read_image_files([path], image_size, channels, path)[0], [path.name]
+    if path.is_file() and path.suffix.lower() == ".npy":
+        try:
+            images = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot be read as .npy ({exc})") from None
+        return _check_shape(images, str(path)), [str(i) for i in range(len(images))]
+    if path.is_file():
+        return _named(_npz_arrays(path))
+    idx = _idx_files(path)
+    if idx:
+        arrays = {"train": _check_images(read_idx(idx["train_images"]), str(path))}
+        if "test_images" in idx:
+            arrays["test"] = _check_images(read_idx(idx["test_images"]), str(path))
+        return _named(arrays)
+    files, _ = _image_files(path)
+    stack, _ = _read_image_files([f for f, _ in files], image_size, channels, path)
+    return stack, [str(f.relative_to(path)) for f, _ in files]
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The ``images`` (and ``test_images``) of an ``.npz`` file, checked."""
+    if path.suffix.lower() != ".npz":
+        raise DatasetError(f"{path}: unsupported file type (expected an image, an .npz or "
+                           "an .npy file, or a folder of IDX files or images)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("images", "test_images") if k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: cannot be read as .npz ({exc})") from None
+    if "images" not in arrays:
+        raise DatasetError(f"{path}: no array named 'images'")
+    checked = {k: _check_images(v, f"{path}[{k}]") for k, v in arrays.items()}
+    return checked if len(checked) == 1 else {"train": checked["images"],
+                                              "test": checked["test_images"]}
+
+
+def _check_shape(images: np.ndarray, where: str) -> np.ndarray:
+    """Like :func:`_check_images` without reading the values (a memory-mapped array)."""
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
+        raise DatasetError(f"{where}: expected images of shape (N, H, W) or (N, H, W, C) with "
+                           f"C = 1 or 3, got {images.shape}")
+    if len(images) == 0:
+        raise DatasetError(f"{where}: holds no images")
+    return images
+
+
+def _named(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    """The arrays one after the other, named ``key/index`` (``index`` for one array)."""
+    if len(arrays) == 1:
+        (images,) = arrays.values()
+        return images, [str(i) for i in range(len(images))]
+    names = [f"{key}/{i}" for key, images in arrays.items() for i in range(len(images))]
+    return np.concatenate(list(arrays.values())), names

@@ -125,20 +125,18 @@ def _sweep_task(x: np.ndarray, k: int, n_init: int, seed: int, threads: int, opt
     return kmeans_sweep(x, [k], n_init=n_init, seed=seed, device="cpu", **options)[k]
 
 
-def _seed_task(method_name: str, light, arrays: dict, seed: int, threads: int):
+def _seed_task(method_name: str, section, k: int, device: str, arrays: dict, encoder,
+               seed: int, threads: int):
     """Fit one method with one seed; the arrays come separately (scattered once).
 
     Returns a :class:`fashion_cluster.methods.SeedResult`.
     """
-    import dataclasses
-
-    from .methods import METHODS, SeedResult
+    from .methods import METHODS
+    from .stages import refit
 
     _threads(threads)
-    inp = dataclasses.replace(light, x=arrays["x"], images=arrays["images"], seed=seed)
-    fit = METHODS[method_name].fit(inp)
-    return SeedResult(seed, np.asarray(fit.labels), np.asarray(fit.predict(arrays["test"])),
-                      fit.fit_seconds, fit.info)
+    return refit(METHODS[method_name], section, k, seed, device, arrays["features"],
+                 arrays["images"], encoder)
 
 
 class DaskRunner:
@@ -185,17 +183,17 @@ class DaskRunner:
                 progress(3 * done)
         return dict(zip((int(k) for k in ks), self._gather(futures), strict=True))
 
-    def seeds(self, method_name: str, inp, x_test: np.ndarray, seeds: Sequence[int]) -> list:
-        """Fit ``method_name`` once per seed, one task per seed."""
-        import dataclasses
-
+    def seeds(self, method_name: str, section, k: int, device: str, features: tuple,
+              images: tuple, encoder, seeds: Sequence[int]) -> list:
+        """Fit ``method_name`` once per seed, one task per seed (see
+        :func:`fashion_cluster.stages.refit` for the arguments)."""
         if not seeds:
             return []
-        arrays = self.client.scatter({"x": inp.x, "images": inp.images, "test": x_test},
+        arrays = self.client.scatter({"features": features, "images": images},
                                      broadcast=True)
-        light = dataclasses.replace(inp, x=None, images=None)
-        futures = [self.client.submit(_seed_task, method_name, light, arrays, int(seed),
-                                      self.task_threads, pure=False, retries=RETRIES)
+        futures = [self.client.submit(_seed_task, method_name, section, k, device, arrays,
+                                      encoder, int(seed), self.task_threads, pure=False,
+                                      retries=RETRIES)
                    for seed in seeds]
         return self._gather(futures)
 

@@ -1,185 +1,103 @@
-"""scikit-learn estimators: the study's methods on any image set, in a few lines.
+"""Clusterers of images as scikit-learn estimators: a representation, then a clustering.
 
     from fashion_cluster import AutoencoderGMM
     labels = AutoencoderGMM(n_clusters=10, random_state=0).fit_predict(images)
 
-Transformers:
-    :class:`DenseAutoencoder`, :class:`ConvAutoencoder` (``fit`` / ``transform`` /
-    ``inverse_transform``): an autoencoder whose codes can feed any scikit-learn model.
-Clusterers (``fit`` / ``predict`` / ``fit_predict``, ``labels_``):
-    :class:`AutoencoderKMeans`, :class:`AutoencoderGMM` (the study's two deep methods),
-    :class:`AutoencoderUMAPGMM` (N2D, beyond the study),
-    :class:`ConvAutoencoderKMeans`, :class:`ConvAutoencoderGMM`.
+:class:`AutoencoderKMeans`, :class:`AutoencoderGMM` (the study's two deep methods),
+:class:`AutoencoderUMAPGMM` (N2D), :class:`ConvAutoencoderKMeans`,
+:class:`ConvAutoencoderGMM` and :class:`ContrastiveSCAN` (a contrastive CNN + SCAN, the
+best method). Each is made of a representation from :mod:`fashion_cluster.representations`
+(``autoencoder_`` or ``encoder_``) and a clusterer from :mod:`fashion_cluster.clusterers`
+(``clusterer_``), the same parts the study fits; ``fit`` / ``predict`` / ``fit_predict``,
+``labels_``, and ``save`` / :func:`fashion_cluster.load`.
 
 All follow scikit-learn's conventions: parameters are stored as given in ``__init__``
 and validated in ``fit``; fitted attributes end with ``_``; ``random_state`` makes a fit
 reproducible (same seed, same CPU: same labels); ``n_features_in_`` is checked on every
-later call. Defaults are the study's (784-512-256-128-49 encoder, 100 epochs, batch 256,
-Adam 1e-3), but the input dimension is taken from the data.
-
-Input: an array of shape (n_samples, n_features), or an image stack (n_samples, H, W) or
-(n_samples, H, W, C), which is flattened. Values are min-max scaled with the minimum and
-maximum seen in ``fit`` (so uint8 images are divided by 255, as in the study).
-
-The convolutional estimators need an image shape: ``image_shape=(C, H, W)``, or an image
-stack, or square single-channel images (n_features = s*s). Other vectors are laid out row
-by row in the smallest s x s image with s a multiple of 4, zero-padded, so the estimators
-accept any 2-D input (the estimator checks use such data).
+later call. Defaults are the study's; the input dimension is taken from the data. Input
+is described in :mod:`fashion_cluster.representations`.
 
 All of them pass scikit-learn's ``check_estimator`` (``tests/test_estimators.py`` runs it
 with small networks), with the expected failures listed, with their reasons, in
-:data:`EXPECTED_FAILED_CHECKS`.
-Sparse input is refused with a ``TypeError`` (dense images only), as scikit-learn's own
-dense-only estimators do.
+:data:`EXPECTED_FAILED_CHECKS`. Sparse input is refused with a ``TypeError`` (dense images
+only), as scikit-learn's own dense-only estimators do.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import warnings
-from numbers import Integral, Real
-
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import autoencoders as nets
-from .clustering import fit_gmm, fit_umap
-from .data import scale_images
-from .devices import resolve_device
-from .kmeans import assign, kmeans
-from .training import train_autoencoder
+from .clusterers import (
+    COVARIANCE_TYPES,
+    GMMClusterer,
+    KMeansClusterer,
+    SCANClusterer,
+    UMAPGMMClusterer,
+)
+from .persistence import Saveable
+from .representations import (
+    ContrastiveEncoder,
+    ConvAutoencoder,
+    DenseAutoencoder,
+    flatten_images,
+)
+from .validation import (
+    check_choice,
+    check_device,
+    check_int,
+    check_real,
+    check_sizes,
+    seed_of,
+)
 
 __all__ = [
     "EXPECTED_FAILED_CHECKS",
     "AutoencoderGMM",
     "AutoencoderKMeans",
     "AutoencoderUMAPGMM",
+    "ContrastiveEncoder",
+    "ContrastiveSCAN",
     "ConvAutoencoder",
     "ConvAutoencoderGMM",
     "ConvAutoencoderKMeans",
     "DenseAutoencoder",
 ]
 
-
 # scikit-learn estimator checks that are expected to fail, with the reason.
+_UMAP_ORDER = (
+    "UMAP's transform places new samples by a short stochastic optimisation whose random "
+    "draws follow the samples' order, so a shuffled batch gets slightly different "
+    "coordinates (on the check's tiny random data, a few labels change)"
+)
+
+_CONV_BLOBS = (
+    "the check clusters 2-feature blobs; laid out as a 4x4 image, the convolutional "
+    "autoencoder has a 1x1 code, nearly constant after a short training, so whether a "
+    "clustering of that code separates the blobs depends on the seed"
+)
+
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
-    "AutoencoderUMAPGMM": {
-        "check_methods_sample_order_invariance": (
-            "UMAP's transform places new samples by a short stochastic optimisation whose "
-            "random draws follow the samples' order, so a shuffled batch gets slightly "
-            "different coordinates (probabilities differ in the 4th decimal)"
-        ),
-    },
-    "ConvAutoencoderGMM": {
-        "check_clustering": (
-            "the check clusters 2-feature blobs; laid out as a 4x4 image, the convolutional "
-            "autoencoder has a 1x1 code, nearly constant after a short training, and a "
-            "Gaussian mixture on it finds one component (K-Means still splits it)"
-        ),
-    },
+    "AutoencoderUMAPGMM": {"check_methods_sample_order_invariance": _UMAP_ORDER},
+    "UMAPGMMClusterer": {"check_methods_sample_order_invariance": _UMAP_ORDER},
+    "ConvAutoencoderGMM": {"check_clustering": _CONV_BLOBS},
+    "ConvAutoencoderKMeans": {"check_clustering": _CONV_BLOBS},
 }
 
 
-# ------------------------------------------------------------------ validation
 
+class _Composite(Saveable, ClusterMixin, BaseEstimator):
+    """A representation fitted on X, then a clustering of its features."""
 
-def _check_int(est: BaseEstimator, name: str, low: int = 1) -> int:
-    value = getattr(est, name)
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"The '{name}' parameter of {type(est).__name__} must be an int "
-                         f">= {low}. Got {value!r} instead.")
-    return int(value)
+    def _representation(self, seed: int):
+        raise NotImplementedError
 
-
-def _check_real(est: BaseEstimator, name: str) -> float:
-    value = getattr(est, name)
-    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
-        raise ValueError(f"The '{name}' parameter of {type(est).__name__} must be a float "
-                         f"> 0. Got {value!r} instead.")
-    return float(value)
-
-
-def _check_choice(est: BaseEstimator, name: str, choices: tuple) -> str:
-    value = getattr(est, name)
-    if value not in choices:
-        raise ValueError(f"The '{name}' parameter of {type(est).__name__} must be one of "
-                         f"{', '.join(map(repr, choices))}. Got {value!r} instead.")
-    return value
-
-
-def _check_sizes(est: BaseEstimator, name: str, length: int | None = None) -> tuple[int, ...]:
-    value = getattr(est, name)
-    try:
-        sizes = tuple(value)
-    except TypeError:
-        sizes = ()
-    ok = all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in sizes)
-    if not ok or (length is not None and len(sizes) != length) or (length is None and not sizes):
-        what = f"{length} positive ints" if length else "a non-empty sequence of positive ints"
-        raise ValueError(f"The '{name}' parameter of {type(est).__name__} must be {what}. "
-                         f"Got {value!r} instead.")
-    return tuple(int(v) for v in sizes)
-
-
-def _in_float64(model: torch.nn.Module, fn, x: np.ndarray) -> np.ndarray:
-    """``fn(model, x)`` computed in float64, returned as float32.
-
-    In float32, BLAS kernels round a row's result differently depending on where the row
-    falls in the matrix, so a sample's code could change in the last bit with the order
-    or the company of the other samples. In float64 those differences stay far below
-    float32 resolution: transform and predict do not depend on the batch.
-    """
-    double = copy.deepcopy(model).double()
-    return fn(double, x.astype(np.float64)).astype(np.float32)
-
-
-def _seed(random_state) -> int:
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _flatten_images(X) -> tuple[np.ndarray, tuple[int, ...] | None]:
-    """Flatten an image stack (N, H, W[, C]) to (N, H*W*C); return its (C, H, W)."""
-    if hasattr(X, "ndim") and X.ndim in (3, 4) and not hasattr(X, "tocsr"):
-        arr = np.asarray(X)
-        channels = arr.shape[3] if arr.ndim == 4 else 1
-        return arr.reshape(len(arr), -1), (channels, arr.shape[1], arr.shape[2])
-    return X, None
-
-
-# ---------------------------------------------------------------- transformers
-
-
-def _validate_training(est: BaseEstimator) -> None:
-    """Check the autoencoder parameters an estimator holds (messages name ``est``)."""
-    _check_int(est, "epochs")
-    _check_int(est, "batch_size")
-    _check_real(est, "learning_rate")
-    device = str(est.device)
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"The 'device' parameter of {type(est).__name__} must be 'auto', "
-                         f"'cpu' or 'cuda'. Got {est.device!r} instead.")
-    for name, length in (("hidden", None), ("filters", 2)):
-        if hasattr(est, name):
-            _check_sizes(est, name, length)
-    if hasattr(est, "code_dim"):
-        _check_int(est, "code_dim")
-    if hasattr(est, "covariance_type"):
-        _check_choice(est, "covariance_type", ("full", "tied", "diag", "spherical"))
-
-
-class _Autoencoder(TransformerMixin, BaseEstimator):
-    """Shared fit / transform / inverse_transform of the two autoencoder transformers."""
-
-    def _build(self, n_features: int, image_shape: tuple[int, ...] | None) -> torch.nn.Module:
+    def _clusterer(self, seed: int):
         raise NotImplementedError
 
     def fit(self, X, y=None):
-        """Train the autoencoder to reconstruct ``X``.
+        """Train the representation on ``X``, then cluster its features of ``X``.
 
         Parameters
         ----------
@@ -190,249 +108,64 @@ class _Autoencoder(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        _validate_training(self)
-        X, image_shape = _flatten_images(X)
-        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
-        self.data_min_ = float(X.min())
-        self.data_max_ = float(X.max())
-        seed = _seed(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = self._build(X.shape[1], image_shape)
-        model.to(resolve_device(self.device))
-        progress = None
-        if self.verbose:
-            def progress(epoch, epochs, history):
-                print(f"[{type(self).__name__}] epoch {epoch}/{epochs} "
-                      f"loss {history.loss[-1]:.5f}")
-        history = train_autoencoder(model, self._prepare(X), epochs=self.epochs,
-                                    batch_size=self.batch_size,
-                                    learning_rate=self.learning_rate, seed=seed,
-                                    progress=progress)
-        self.model_ = model.eval()
-        self.loss_curve_ = list(history.loss)
-        self.n_iter_ = history.epochs
-        spread = float(self.transform(X[:2000]).std(axis=0).mean()) if len(X) > 1 else 1.0
-        if spread < 1e-3:
-            warnings.warn(
-                f"{type(self).__name__}: the codes of the training data are nearly constant "
-                f"(mean standard deviation {spread:.1e}): the autoencoder collapsed to the mean "
-                "image. Try more epochs, a smaller batch_size or another random_state.",
-                ConvergenceWarning, stacklevel=2)
-        return self
-
-    def _prepare(self, X: np.ndarray) -> np.ndarray:
-        """Min-max scale with the range seen in fit (a constant input maps to zero)."""
-        return scale_images(X, self.data_min_, self.data_max_)
-
-    def _restore(self, Z: np.ndarray) -> np.ndarray:
-        span = self.data_max_ - self.data_min_
-        return Z * (span if span > 0 else 1.0) + self.data_min_
-
-    def transform(self, X):
-        """Codes of ``X``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_codes), float32
-        """
-        check_is_fitted(self)
-        X, _ = _flatten_images(X)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return _in_float64(self.model_, nets.encode, self._prepare(X))
-
-    def inverse_transform(self, X):
-        """Reconstructed inputs from codes of shape (n_samples, n_codes).
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features_in_), float32
-        """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=np.float32)
-        if Z.shape[1] != self._n_codes():
-            raise ValueError(f"X has {Z.shape[1]} features, but {type(self).__name__}."
-                             f"inverse_transform is expecting {self._n_codes()} features "
-                             "(the code size) as input.")
-        return self._restore(_in_float64(self.model_, nets.decode, Z))
-
-    def _n_codes(self) -> int:
-        return int(np.prod(self.model_.code_shape))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.non_deterministic = False
-        return tags
-
-
-class DenseAutoencoder(_Autoencoder):
-    """The study's dense autoencoder as a scikit-learn transformer.
-
-    Parameters
-    ----------
-    hidden : sequence of int, default (512, 256, 128)
-        Widths of the encoder's hidden layers; the decoder mirrors ``hidden[1:]``.
-    code_dim : int, default 49
-    epochs : int, default 100
-    batch_size : int, default 256
-    learning_rate : float, default 1e-3
-    device : {"auto", "cpu", "cuda"}, default "auto"
-    random_state : int, RandomState or None
-        Seeds the weights and the batch order.
-    verbose : bool, default False
-        Print the loss after every epoch.
-
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-    loss_curve_ : list of float
-        Training loss per epoch.
-    n_features_in_ : int
-    data_min_, data_max_ : float
-        Range used for min-max scaling.
-
-    Examples
-    --------
-    >>> from sklearn.pipeline import make_pipeline
-    >>> from sklearn.cluster import KMeans
-    >>> pipe = make_pipeline(DenseAutoencoder(epochs=20), KMeans(10))  # doctest: +SKIP
-    >>> labels = pipe.fit_predict(images)  # doctest: +SKIP
-    """
-
-    def __init__(self, hidden=(512, 256, 128), code_dim=49, epochs=100, batch_size=256,
-                 learning_rate=1e-3, device="auto", random_state=None, verbose=False):
-        self.hidden = hidden
-        self.code_dim = code_dim
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def _build(self, n_features: int, image_shape) -> torch.nn.Module:
-        hidden = _check_sizes(self, "hidden")
-        code_dim = _check_int(self, "code_dim")
-        return nets.DenseAutoencoder(input_dim=n_features, hidden=hidden, code_dim=code_dim)
-
-
-def _square_layout(n_features: int) -> tuple[int, int, int]:
-    side = 4 * math.ceil(math.sqrt(n_features) / 4)
-    return (1, side, side)
-
-
-class ConvAutoencoder(_Autoencoder):
-    """The study's convolutional autoencoder as a scikit-learn transformer.
-
-    Parameters
-    ----------
-    image_shape : (C, H, W) or None, default None
-        Shape of one image, H and W multiples of 4. None: taken from an image stack, or
-        square single-channel images, or else the zero-padded layout described in the
-        module docstring.
-    filters : (int, int), default (64, 32)
-    epochs, batch_size, learning_rate, device, random_state, verbose
-        As :class:`DenseAutoencoder`.
-
-    Attributes
-    ----------
-    image_shape_ : (C, H, W)
-        The shape the network works on.
-    """
-
-    def __init__(self, image_shape=None, filters=(64, 32), epochs=100, batch_size=256,
-                 learning_rate=1e-3, device="auto", random_state=None, verbose=False):
-        self.image_shape = image_shape
-        self.filters = filters
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-
-    def _build(self, n_features: int, image_shape) -> torch.nn.Module:
-        filters = _check_sizes(self, "filters", length=2)
-        if self.image_shape is not None:
-            shape = _check_sizes(self, "image_shape", length=3)
-            if shape[1] % 4 or shape[2] % 4:
-                raise ValueError(f"image_shape {shape}: height and width must be multiples "
-                                 "of 4 (the network pools twice)")
-            if int(np.prod(shape)) != n_features:
-                raise ValueError(f"image_shape {shape} holds {int(np.prod(shape))} values but "
-                                 f"X has {n_features} features")
-        elif image_shape is not None and image_shape[1] % 4 == 0 and image_shape[2] % 4 == 0:
-            shape = image_shape
-        else:
-            side = math.isqrt(n_features)
-            shape = (1, side, side) if side * side == n_features and side % 4 == 0 \
-                else _square_layout(n_features)
-        self.image_shape_ = tuple(int(v) for v in shape)
-        self.pad_ = int(np.prod(shape)) - n_features
-        return nets.ConvAutoencoder(image_shape=shape, filters=filters)
-
-    def _prepare(self, X: np.ndarray) -> np.ndarray:
-        scaled = super()._prepare(X)
-        if self.pad_:
-            scaled = np.pad(scaled, ((0, 0), (0, self.pad_)))
-        return scaled
-
-    def _restore(self, Z: np.ndarray) -> np.ndarray:
-        out = super()._restore(Z)
-        return out[:, : out.shape[1] - self.pad_] if self.pad_ else out
-
-
-# ------------------------------------------------------------------ clusterers
-
-
-class _EncodedClusterer(ClusterMixin, BaseEstimator):
-    """An autoencoder fitted on X, then a clustering of its codes."""
-
-    def _autoencoder(self, seed: int) -> _Autoencoder:
-        raise NotImplementedError
-
-    def _fit_codes(self, codes: np.ndarray, seed: int) -> None:
-        raise NotImplementedError
-
-    def _check_clustering(self) -> None:
-        """Validate the clustering's own parameters, before any training."""
-
-    def fit(self, X, y=None):
-        """Train the autoencoder on ``X``, then cluster the codes of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, H, W[, C])
-        y : ignored
-
-        Returns
-        -------
-        self
-        """
-        n_clusters = _check_int(self, "n_clusters")
-        _check_int(self, "n_init")
-        self._check_clustering()
-        _validate_training(self)
-        flat, image_shape = _flatten_images(X)
+        n_clusters = check_int(self, "n_clusters")
+        self._validate()
+        flat, image_shape = flatten_images(X)
         flat = validate_data(self, flat, dtype=np.float32, ensure_min_samples=2)
         if len(flat) < n_clusters:
             raise ValueError(f"n_samples={len(flat)} should be >= n_clusters={n_clusters}.")
-        seed = _seed(self.random_state)
-        encoder = self._autoencoder(seed)
-        # An image stack goes to the autoencoder as such, so that it sees the image shape.
+        seed = seed_of(self.random_state)
+        representation, clusterer = self._representation(seed), self._clusterer(seed)
+        representation._validate()  # every parameter is checked before any training
+        clusterer._validate()
+        # An image stack goes to the representation as such, so that it sees the shape.
         images = flat if image_shape is None else flat.reshape(
             len(flat), image_shape[1], image_shape[2], image_shape[0])
-        codes = encoder.fit(images).transform(images)
-        self.autoencoder_ = encoder
-        self._fit_codes(codes, seed)
+        features = representation.fit(images).transform(images)
+        self._fit_clusterer(representation, clusterer, images, features)
+        self.labels_ = self.clusterer_.labels_
         return self
 
-    def _codes(self, X) -> np.ndarray:
+    def _validate(self) -> None:
+        """Check every parameter this estimator has, naming it in the messages."""
+        check_device(self)
+        for name in ("n_init", "epochs", "batch_size", "code_dim", "n_neighbors",
+                     "feature_dim", "scan_epochs", "heads", "neighbours"):
+            if hasattr(self, name):
+                check_int(self, name)
+        if getattr(self, "n_components", None) is not None:
+            check_int(self, "n_components")
+        if hasattr(self, "views"):
+            check_int(self, "views", low=0)
+        for name in ("learning_rate", "temperature", "crop_min"):
+            if hasattr(self, name):
+                check_real(self, name)
+        for name in ("min_dist", "entropy_weight"):
+            if hasattr(self, name):
+                check_real(self, name, strict=False)
+        if hasattr(self, "hidden"):
+            check_sizes(self, "hidden")
+        if hasattr(self, "filters"):
+            check_sizes(self, "filters", length=2)
+        if getattr(self, "image_shape", None) is not None:
+            check_sizes(self, "image_shape", length=3)
+        if hasattr(self, "covariance_type"):
+            check_choice(self, "covariance_type", COVARIANCE_TYPES)
+
+    def _fit_clusterer(self, representation, clusterer, images, features) -> None:
+        self.autoencoder_ = representation
+        self.clusterer_ = clusterer.fit(features)
+
+    def _features(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X, _ = _flatten_images(X)
+        X, _ = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return self.autoencoder_.transform(X)
+
+    def predict(self, X):
+        """Cluster of each sample, shape (n_samples,), int64."""
+        features = self._features(X)
+        return self.clusterer_.predict(features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -440,33 +173,23 @@ class _EncodedClusterer(ClusterMixin, BaseEstimator):
         return tags
 
 
-class _KMeansOnCodes(TransformerMixin, _EncodedClusterer):
-    def _fit_codes(self, codes: np.ndarray, seed: int) -> None:
-        n_init = _check_int(self, "n_init")
-        run = kmeans(codes, self.n_clusters, n_init=n_init, seed=seed,
-                     device=resolve_device(self.device))
-        self.cluster_centers_ = run.centroids
-        self.labels_, self.inertia_ = assign(codes, run.centroids)
+class _KMeansOnCodes(TransformerMixin, _Composite):
+    def _clusterer(self, seed: int) -> KMeansClusterer:
+        return KMeansClusterer(self.n_clusters, n_init=check_int(self, "n_init"),
+                               device=self.device, random_state=seed)
 
-    def predict(self, X):
-        """Nearest cluster centre of each sample's code.
+    @property
+    def cluster_centers_(self) -> np.ndarray:
+        return self.clusterer_.cluster_centers_
 
-        Returns
-        -------
-        ndarray of shape (n_samples,), int64
-        """
-        return assign(self._codes(X), self.cluster_centers_)[0]
+    @property
+    def inertia_(self) -> float:
+        return self.clusterer_.inertia_
 
     def transform(self, X):
-        """Distances of each sample's code to every cluster centre.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_clusters)
-        """
-        codes = self._codes(X)
-        diff = codes[:, None, :] - self.cluster_centers_[None, :, :]
-        return np.sqrt((diff * diff).sum(axis=2)).astype(np.float32)
+        """Distances of each sample's code to every cluster centre, (n_samples, n_clusters)."""
+        features = self._features(X)
+        return self.clusterer_.transform(features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -474,61 +197,58 @@ class _KMeansOnCodes(TransformerMixin, _EncodedClusterer):
         return tags
 
 
-class _GMMOnCodes(_EncodedClusterer):
-    def _check_clustering(self) -> None:
-        _check_choice(self, "covariance_type", ("full", "tied", "diag", "spherical"))
+class _GMMOnCodes(_Composite):
+    def _clusterer(self, seed: int) -> GMMClusterer:
+        return GMMClusterer(self.n_clusters, self.covariance_type,
+                            n_init=check_int(self, "n_init"), device=self.device,
+                            random_state=seed)
 
-    def _fit_codes(self, codes: np.ndarray, seed: int) -> None:
-        fit = fit_gmm(codes, self.n_clusters, seed=seed, n_init=self.n_init,
-                      covariance_type=self.covariance_type,
-                      device=resolve_device(self.device))
-        self.gmm_ = fit.model
-        self.means_ = fit.centers
-        self.converged_ = fit.info["converged"]
-        self.labels_ = np.asarray(fit.labels, dtype=np.int64)
+    @property
+    def gmm_(self):
+        return self.clusterer_.gmm_
 
-    def predict(self, X):
-        """Most probable mixture component of each sample's code.
+    @property
+    def means_(self) -> np.ndarray:
+        return self.clusterer_.means_
 
-        Returns
-        -------
-        ndarray of shape (n_samples,), int64
-        """
-        codes = self._codes(X)
-        return self.gmm_.predict(codes).astype(np.int64)
+    @property
+    def converged_(self) -> bool:
+        return self.clusterer_.converged_
 
     def predict_proba(self, X):
         """Posterior probability of each component, shape (n_samples, n_clusters)."""
-        codes = self._codes(X)
-        return self.gmm_.predict_proba(codes)
+        features = self._features(X)
+        return self.clusterer_.predict_proba(features)
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood of the codes of ``X`` under the mixture."""
-        codes = self._codes(X)
-        return float(self.gmm_.score(codes))
+        features = self._features(X)
+        return self.clusterer_.score(features)
 
 
 class _DenseCodes:
     """Clusterers of the codes of a :class:`DenseAutoencoder` built from their parameters."""
 
-    def _autoencoder(self, seed: int) -> _Autoencoder:
+    def _representation(self, seed: int) -> DenseAutoencoder:
         return DenseAutoencoder(self.hidden, self.code_dim, self.epochs, self.batch_size,
-                                self.learning_rate, self.device, seed, self.verbose)
+                                self.learning_rate, device=self.device, random_state=seed,
+                                verbose=self.verbose)
 
 
 class _ConvCodes:
     """Clusterers of the codes of a :class:`ConvAutoencoder` built from their parameters."""
 
-    def _autoencoder(self, seed: int) -> _Autoencoder:
+    def _representation(self, seed: int) -> ConvAutoencoder:
         return ConvAutoencoder(self.image_shape, self.filters, self.epochs, self.batch_size,
-                               self.learning_rate, self.device, seed, self.verbose)
+                               self.learning_rate, device=self.device, random_state=seed,
+                               verbose=self.verbose)
 
 
 _SHARED_DOC = """
     epochs : int, default 100
     batch_size : int, default 256
     learning_rate : float, default 1e-3
-    device : {"auto", "cpu", "cuda"}, default "auto"
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
         Seeds the autoencoder (weights, batch order) and the clustering.
     verbose : bool, default False
@@ -662,27 +382,14 @@ class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _check_clustering(self) -> None:
-        super()._check_clustering()
-        _check_int(self, "n_neighbors")
-        if self.n_components is not None:
-            _check_int(self, "n_components")
-        if (isinstance(self.min_dist, bool) or not isinstance(self.min_dist, Real)
-                or not self.min_dist >= 0):
-            raise ValueError(f"The 'min_dist' parameter of {type(self).__name__} must be a "
-                             f"float >= 0. Got {self.min_dist!r} instead.")
+    def _clusterer(self, seed: int) -> UMAPGMMClusterer:
+        return UMAPGMMClusterer(self.n_clusters, self.n_components, self.n_neighbors,
+                                self.min_dist, self.covariance_type, self.n_init,
+                                device=self.device, random_state=seed)
 
-    def _fit_codes(self, codes: np.ndarray, seed: int) -> None:
-        self.umap_, embedding = fit_umap(codes, self.n_components or self.n_clusters,
-                                         seed=seed, n_neighbors=self.n_neighbors,
-                                         min_dist=float(self.min_dist))
-        super()._fit_codes(embedding, seed)
-
-    def _codes(self, X) -> np.ndarray:
-        codes = super()._codes(X)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # UMAP's notes about its own internals
-            return self.umap_.transform(codes).astype(np.float32)
+    @property
+    def umap_(self):
+        return self.clusterer_.umap_
 
 
 class ConvAutoencoderKMeans(_ConvCodes, _KMeansOnCodes):
@@ -738,3 +445,84 @@ class ConvAutoencoderGMM(_ConvCodes, _GMMOnCodes):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+
+
+class ContrastiveSCAN(_Composite):
+    """The best method: a small CNN trained contrastively (SimCLR), then SCAN on its features.
+
+    See :class:`~fashion_cluster.representations.ContrastiveEncoder` and
+    :class:`~fashion_cluster.clusterers.SCANClusterer`; the defaults are the ``best``
+    preset's.
+
+    Parameters
+    ----------
+    n_clusters : int, default 10
+    image_shape : (C, H, W) or None, default None
+        As :class:`ConvAutoencoder` (any H and W).
+    feature_dim : int, default 512
+    epochs : int, default 8
+        Contrastive training epochs.
+    batch_size : int, default 512
+    learning_rate : float, default 1e-3
+    temperature : float, default 0.5
+    crop_min : float, default 0.4
+    scan_epochs : int, default 30
+    heads : int, default 10
+    neighbours : int, default 20
+    views : int, default 4
+    entropy_weight : float, default 5.0
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    random_state : int, RandomState or None
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    encoder_ : ContrastiveEncoder
+    clusterer_ : SCANClusterer
+    labels_ : ndarray of shape (n_samples,)
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_clusters=10, image_shape=None, feature_dim=512, epochs=8,
+                 batch_size=512, learning_rate=1e-3, temperature=0.5, crop_min=0.4,
+                 scan_epochs=30, heads=10, neighbours=20, views=4, entropy_weight=5.0,
+                 device="auto", random_state=None, verbose=False):
+        self.n_clusters = n_clusters
+        self.image_shape = image_shape
+        self.feature_dim = feature_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.temperature = temperature
+        self.crop_min = crop_min
+        self.scan_epochs = scan_epochs
+        self.heads = heads
+        self.neighbours = neighbours
+        self.views = views
+        self.entropy_weight = entropy_weight
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _representation(self, seed: int) -> ContrastiveEncoder:
+        return ContrastiveEncoder(self.image_shape, self.feature_dim, self.epochs,
+                                  self.batch_size, self.learning_rate, self.temperature,
+                                  self.crop_min, device=self.device, random_state=seed,
+                                  verbose=self.verbose)
+
+    def _clusterer(self, seed: int) -> SCANClusterer:
+        return SCANClusterer(None, self.n_clusters, self.heads, self.scan_epochs,
+                             self.batch_size, self.neighbours, self.views,
+                             self.entropy_weight, random_state=seed)
+
+    def _fit_clusterer(self, representation, clusterer, images, features) -> None:
+        self.encoder_ = representation
+        self.clusterer_ = clusterer.set_params(encoder=representation).fit(
+            images, features=features)
+
+    def predict(self, X):
+        """Cluster of each image, shape (n_samples,), int64."""
+        check_is_fitted(self)
+        X, _ = flatten_images(X)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self.clusterer_.predict(X)

@@ -15,8 +15,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from .artifacts import ArtifactError, config_hash, read_arrays, read_json
+from .artifacts import ArtifactError, config_hash, read_arrays
 from .methods import REPRESENTATIONS
+from .schema import read_metrics
 
 __all__ = [
     "autoencoder_rows",
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 CMAP = "gray"
-FIGURES_VERSION = 2  # bump when a figure changes, so that old runs get redrawn
+FIGURES_VERSION = 3  # bump when a figure changes, so that old runs get redrawn
 
 
 def _to_display(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -96,11 +97,18 @@ def class_samples(images: np.ndarray, class_names: Sequence[str]) -> Figure:
 
 
 def elbow_curve(ks: Sequence[int], sse: Sequence[float], best_k: int | None,
-                chosen_k: int | None = None) -> Figure:
-    """SSE of the best run against k, the knee (and the k used, if different) marked."""
+                chosen_k: int | None = None,
+                silhouette: Sequence[float | None] | None = None) -> Figure:
+    """SSE of the best run against k, the knee (and the k used, if different) marked;
+    with ``silhouette``, that curve too, on its own axis."""
     fig = Figure(figsize=(6.4, 4))
     ax = fig.subplots()
     ax.plot(ks, sse, "o-", color="#1f77b4", ms=4)
+    if silhouette and any(v is not None for v in silhouette):
+        twin = ax.twinx()
+        points = [(k, s) for k, s in zip(ks, silhouette, strict=True) if s is not None]
+        twin.plot(*zip(*points, strict=True), "s-", color="#9467bd", ms=3)
+        twin.set_ylabel("silhouette (label-free)", color="#9467bd")
     if best_k is not None and best_k in ks:
         y = sse[list(ks).index(best_k)]
         ax.axvline(best_k, color="#d62728", ls="--", lw=1)
@@ -336,7 +344,7 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
         The PNG files written.
     """
     out = Path(out)
-    metrics = read_json(out / "metrics.json")
+    metrics = read_metrics(out / "metrics.json")
     figdir = out / "figures"
     written: list[Path] = []
     # Figures depend on the results, not on how long the run took: when nothing else
@@ -359,7 +367,8 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
 
     if "elbow" in metrics:
         e = metrics["elbow"]
-        _save(elbow_curve(e["k"], e["sse"], e.get("best_k"), metrics.get("k")),
+        _save(elbow_curve(e["k"], e["sse"], e.get("best_k"), metrics.get("k"),
+                          e.get("silhouette")),
               figdir / "elbow.png", written)
 
     networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}

@@ -1,34 +1,33 @@
-"""The registry of clustering methods a run can include.
+"""The registry: which representation and which clusterer each method of a run is made of.
 
 A method clusters one *representation* of the images: ``raw`` (scaled pixels), ``dense``
 (the dense autoencoder's code), ``conv`` (the convolutional autoencoder's code) or
-``simclr`` (the features of a contrastively trained CNN). It is fitted on the training
-set and assigns the test set with the fitted model. Adding a method is adding an entry
-here; the study, ``metrics.json`` and the report pick it up by name.
+``simclr`` (the features of a contrastively trained CNN). Representations are the
+transformers of :mod:`fashion_cluster.representations`, clusterers those of
+:mod:`fashion_cluster.clusterers`; each is built here from its own section of the preset.
+Adding a method is adding an entry here; the study, ``metrics.json``, the figures and
+the report pick it up by name.
 
 Importing this module is light (no torch, no scikit-learn): the configuration checks
-method names against it, and each fit function imports what it needs when called.
+method names against it, and each factory imports what it needs when called.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .clustering import ClusterFit
-    from .config import StudyConfig
+__all__ = ["METHODS", "REPRESENTATIONS", "Method", "Representation", "SeedResult"]
 
-__all__ = ["METHODS", "REPRESENTATIONS", "FitInput", "Method", "Representation", "SeedResult"]
+Estimator = Any  # a fitted scikit-learn estimator of this package
 
 
 @dataclass(frozen=True)
 class Representation:
-    """A network whose features a method clusters.
+    """A network whose features methods cluster.
 
     Attributes
     ----------
@@ -39,6 +38,9 @@ class Representation:
     artifact : str
         Stem of its files: ``models/<artifact>.safetensors``, ``codes/<artifact>.npz``,
         ``figures/<artifact>_loss.png``. It is also the preset section of its settings.
+    build : callable
+        ``build(section, image_shape, seed, device)`` -> an unfitted transformer, for
+        scaled images of shape (C, H, W).
     decodes : bool
         An autoencoder: its codes decode back into images.
     """
@@ -46,6 +48,7 @@ class Representation:
     kind: str
     title: str
     artifact: str
+    build: Callable[..., Estimator]
     decodes: bool = True
 
     @property
@@ -53,46 +56,42 @@ class Representation:
         return self.title[0].upper() + self.title[1:]
 
 
+def _dense(cfg, image_shape: tuple, seed: int, device: str) -> Estimator:
+    from .representations import DenseAutoencoder
+
+    return DenseAutoencoder(epochs=cfg.epochs, batch_size=cfg.batch_size,
+                            learning_rate=cfg.learning_rate, step=cfg.step,
+                            value_range=(0.0, 1.0), device=device, random_state=seed)
+
+
+def _conv(cfg, image_shape: tuple, seed: int, device: str) -> Estimator:
+    from .representations import ConvAutoencoder
+
+    return ConvAutoencoder(image_shape=image_shape, epochs=cfg.epochs,
+                           batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                           step=cfg.step, value_range=(0.0, 1.0), device=device,
+                           random_state=seed)
+
+
+def _simclr(cfg, image_shape: tuple, seed: int, device: str) -> Estimator:
+    from .representations import ContrastiveEncoder
+
+    return ContrastiveEncoder(image_shape=image_shape, feature_dim=cfg.feature_dim,
+                              epochs=cfg.epochs, batch_size=cfg.batch_size,
+                              learning_rate=cfg.learning_rate, temperature=cfg.temperature,
+                              crop_min=cfg.crop_min, value_range=(0.0, 1.0), device=device,
+                              random_state=seed)
+
+
 REPRESENTATIONS: dict[str, Representation] = {
     r.kind: r
     for r in [
-        Representation("dense", "dense autoencoder", "dense_ae"),
-        Representation("conv", "convolutional autoencoder", "conv_ae"),
-        Representation("simclr", "contrastive CNN (SimCLR)", "simclr", decodes=False),
+        Representation("dense", "dense autoencoder", "dense_ae", _dense),
+        Representation("conv", "convolutional autoencoder", "conv_ae", _conv),
+        Representation("simclr", "contrastive CNN (SimCLR)", "simclr", _simclr,
+                       decodes=False),
     ]
 }
-
-
-@dataclass(frozen=True)
-class FitInput:
-    """What a method is fitted on.
-
-    Attributes
-    ----------
-    x : ndarray of shape (n_train, n_features)
-        The representation of the training images.
-    k : int
-        Number of clusters.
-    seed : int
-    config : StudyConfig
-        Methods read their own section of it.
-    device : str
-    images : ndarray of shape (n_train, n_pixels), optional
-        The scaled training images, for methods that look at pixels.
-    image_shape : tuple
-        Shape of one image: (H, W) or (H, W, C).
-    model : torch.nn.Module, optional
-        The network that produced the representation.
-    """
-
-    x: np.ndarray
-    k: int
-    seed: int
-    config: StudyConfig
-    device: str
-    images: np.ndarray | None = None
-    image_shape: tuple = ()
-    model: object = None
 
 
 @dataclass
@@ -118,9 +117,15 @@ class Method:
     title : str
         Human name for figures and the report.
     representation : {"raw", "dense", "conv", "simclr"}
-    fit : callable
-        ``fit(FitInput) -> ClusterFit``; the fit's ``predict`` takes the representation
-        of new images.
+    section : str
+        The preset section its clusterer is built from.
+    build : callable
+        ``build(section, k, seed, device, encoder)`` -> an unfitted clusterer;
+        ``encoder`` is the fitted representation (None for ``raw``).
+    on_images : bool
+        The clusterer is fitted on the images (with their features passed along as
+        ``features=``) rather than on the features alone: SCAN, which looks at augmented
+        copies of the images through its encoder.
     centers_decodable : bool
         The fitted centres live in the representation's space, so decoding them (or,
         for ``raw``, reshaping them) gives images. Otherwise figures show the mean image
@@ -132,68 +137,80 @@ class Method:
     name: str
     title: str
     representation: str
-    fit: Callable[[FitInput], ClusterFit]
+    section: str
+    build: Callable[..., Estimator]
+    on_images: bool = False
     centers_decodable: bool = True
     published: dict | None = None
 
+    def fit(self, section, k: int, seed: int, device: str, features: np.ndarray,
+            images: np.ndarray | None = None, encoder: Estimator = None) -> Estimator:
+        """A clusterer built from ``section`` and fitted on the training set."""
+        clusterer = self.build(section, k, seed, device, encoder)
+        if self.on_images:
+            return clusterer.fit(images, features=features)
+        return clusterer.fit(features)
 
-def _kmeans(inp: FitInput) -> ClusterFit:
-    from .clustering import fit_kmeans
-
-    return fit_kmeans(inp.x, inp.k, n_init=inp.config.clustering.n_init, seed=inp.seed,
-                      device=inp.device)
-
-
-def _gmm(inp: FitInput) -> ClusterFit:
-    from .clustering import fit_gmm
-
-    cfg = inp.config.clustering
-    return fit_gmm(inp.x, inp.k, seed=inp.seed, n_init=cfg.gmm_n_init,
-                   covariance_type=cfg.gmm_covariance, device=inp.device)
-
-
-def _n2d(inp: FitInput) -> ClusterFit:
-    from .clustering import fit_umap_gmm
-
-    cfg = inp.config.n2d
-    return fit_umap_gmm(inp.x, inp.k, seed=inp.seed, n_neighbors=cfg.n_neighbors,
-                        min_dist=cfg.min_dist, n_components=cfg.n_components or None,
-                        covariance_type=inp.config.clustering.gmm_covariance)
+    def predict(self, clusterer: Estimator, features: np.ndarray,
+                images: np.ndarray | None = None) -> np.ndarray:
+        """Clusters of new images, given their features (and the images themselves)."""
+        if self.on_images:
+            return clusterer.predict(images, features=features)
+        return clusterer.predict(features)
 
 
-def _normalised_kmeans(inp: FitInput) -> ClusterFit:
+def _kmeans(cfg, k: int, seed: int, device: str, encoder=None, normalize: bool = False):
+    from .clusterers import KMeansClusterer
+
+    return KMeansClusterer(k, n_init=cfg.n_init, normalize=normalize, device=device,
+                           random_state=seed)
+
+
+def _normalised_kmeans(cfg, k: int, seed: int, device: str, encoder=None):
     """K-Means on L2-normalised features (the usual way to cluster contrastive features)."""
-    from .clustering import ClusterFit
-
-    def unit(v: np.ndarray) -> np.ndarray:
-        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-
-    fit = _kmeans(dataclasses.replace(inp, x=unit(inp.x)))
-    inner = fit.predict
-    return ClusterFit(fit.centers, lambda data: inner(unit(data)), fit.labels,
-                      fit.fit_seconds, fit.info)
+    return _kmeans(cfg, k, seed, device, normalize=True)
 
 
-def _scan(inp: FitInput) -> ClusterFit:
-    from .scan import fit_scan
+def _gmm(cfg, k: int, seed: int, device: str, encoder=None):
+    from .clusterers import GMMClusterer
 
-    return fit_scan(inp)
+    return GMMClusterer(k, covariance_type=cfg.gmm_covariance, n_init=cfg.gmm_n_init,
+                        device=device, random_state=seed)
+
+
+def _n2d(cfg, k: int, seed: int, device: str, encoder=None):
+    from .clusterers import UMAPGMMClusterer
+
+    return UMAPGMMClusterer(k, n_components=cfg.n_components or None,
+                            n_neighbors=cfg.n_neighbors, min_dist=cfg.min_dist,
+                            covariance_type=cfg.gmm_covariance, device=device,
+                            random_state=seed)
+
+
+def _scan(cfg, k: int, seed: int, device: str, encoder=None):
+    from .clusterers import SCANClusterer
+
+    return SCANClusterer(encoder, k, heads=cfg.heads, epochs=cfg.epochs,
+                         batch_size=cfg.batch_size, neighbours=cfg.neighbours, views=cfg.views,
+                         entropy_weight=cfg.entropy_weight, random_state=seed)
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in [
-        Method("kmeans_raw", "K-Means on raw pixels", "raw", _kmeans,
+        Method("kmeans_raw", "K-Means on raw pixels", "raw", "clustering", _kmeans,
                published={"train": 0.54, "test": 0.54}),
-        Method("ae_kmeans", "Autoencoder + K-Means", "dense", _kmeans,
+        Method("ae_kmeans", "Autoencoder + K-Means", "dense", "clustering", _kmeans,
                published={"train": 0.5283, "test": 0.5296}),
-        Method("ae_gmm", "Autoencoder + GMM", "dense", _gmm,
+        Method("ae_gmm", "Autoencoder + GMM", "dense", "clustering", _gmm,
                published={"train": 0.5735, "test": 0.5761}),
-        Method("conv_ae_kmeans", "Conv. autoencoder + K-Means", "conv", _kmeans),
-        Method("n2d", "Autoencoder + UMAP + GMM (N2D)", "dense", _n2d,
+        Method("conv_ae_kmeans", "Conv. autoencoder + K-Means", "conv", "clustering",
+               _kmeans),
+        Method("n2d", "Autoencoder + UMAP + GMM (N2D)", "dense", "n2d", _n2d,
                centers_decodable=False),
-        Method("simclr_kmeans", "Contrastive CNN + K-Means", "simclr", _normalised_kmeans,
+        Method("simclr_kmeans", "Contrastive CNN + K-Means", "simclr", "clustering",
+               _normalised_kmeans, centers_decodable=False),
+        Method("scan", "Contrastive CNN + SCAN", "simclr", "scan", _scan, on_images=True,
                centers_decodable=False),
-        Method("scan", "Contrastive CNN + SCAN", "simclr", _scan, centers_decodable=False),
     ]
 }

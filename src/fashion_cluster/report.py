@@ -20,8 +20,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .artifacts import atomic_path, read_json
+from .artifacts import atomic_path
 from .methods import METHODS, REPRESENTATIONS
+from .schema import read_metrics
 
 __all__ = ["PUBLISHED", "build_context", "render_html", "render_markdown", "write_report"]
 
@@ -63,7 +64,7 @@ def _spread(seeds: dict, split: str, name: str = "accuracy", pct: bool = True) -
 def build_context(out: str | Path) -> dict[str, Any]:
     """Everything the templates need, as plain values (strings are escaped later)."""
     out = Path(out)
-    metrics = read_json(out / "metrics.json")
+    metrics = read_metrics(out / "metrics.json")
     figs = out / "figures"
 
     def fig(name: str) -> str | None:
@@ -165,7 +166,9 @@ def render_markdown(context: dict[str, Any]) -> str:
     if context["elbow"]:
         lines += [f"Elbow (k = {context['elbow']['k'][0]}..{context['elbow']['k'][-1]}, "
                   f"{context['elbow']['n_init']} initialisations): knee at k = "
-                  f"{context['elbow']['best_k']}.", ""]
+                  f"{context['elbow']['best_k']}"
+                  + (f"; highest silhouette at k = {context['elbow']['silhouette_k']}"
+                     if context["elbow"].get("silhouette_k") else "") + ".", ""]
     lines += ["| method | train acc. | test acc. | test NMI | test ARI | test acc. over seeds "
               "| fit (s) | study (published) |",
               "|---|---|---|---|---|---|---|---|"]

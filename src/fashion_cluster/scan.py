@@ -19,17 +19,12 @@ are the paper's defaults except ``views`` and ``epochs``, fixed for the CPU budg
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .clustering import ClusterFit
-from .contrastive import augment
-
-__all__ = ["fit_scan", "nearest_neighbours"]
+__all__ = ["assign", "logits", "nearest_neighbours", "train_heads"]
 
 
 def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512) -> torch.Tensor:
@@ -44,38 +39,32 @@ def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512) -> torc
     return out
 
 
-def _view_features(encoder: nn.Module, images: torch.Tensor, views: int, crop_min: float,
-                   generator: torch.Generator, block: int = 2048) -> torch.Tensor:
-    """Features of ``views`` augmented copies of every image, as float16 (views, N, d)."""
-    out = []
-    with torch.no_grad():
-        for _ in range(views):
-            parts = [encoder.forward_images(augment(encoder.images(images[s : s + block]),
-                                                    generator, crop_min)).half()
-                     for s in range(0, len(images), block)]
-            out.append(torch.cat(parts))
-    return torch.stack(out) if out else torch.empty(0, len(images), 1)
+def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, heads: int,
+                neighbours: int, epochs: int, batch_size: int, entropy_weight: float,
+                seed: int, generator: torch.Generator) -> dict:
+    """Train ``heads`` SCAN heads and keep the one with the lowest final loss.
 
+    Parameters
+    ----------
+    features : tensor of shape (N, d)
+        Features of the clean images.
+    augmented : tensor of shape (views, N, d)
+        Features of augmented copies of the images (views may be 0).
+    generator : torch.Generator
+        Draws the batch order, the neighbours and the views.
 
-def fit_scan(inp) -> ClusterFit:
-    """Fit SCAN heads on the encoder features ``inp.x`` (see the module docstring).
-
-    ``inp`` is a :class:`fashion_cluster.methods.FitInput` whose ``model`` is the trained
-    :class:`~fashion_cluster.contrastive.SimCLREncoder` and ``images`` the scaled images.
+    Returns
+    -------
+    dict
+        ``weight`` (k, d) and ``bias`` (k,) of the selected head, the standardisation
+        ``mean`` and ``std`` (d,), ``losses`` (final SCAN loss of every head),
+        ``selected`` and ``neighbours`` (the count actually mined).
     """
-    cfg, k, seed = inp.config.scan, inp.k, inp.seed
-    tic = time.perf_counter()
-    encoder = inp.model.eval()
-    device = next(encoder.parameters()).device
-    features = torch.from_numpy(np.ascontiguousarray(inp.x, dtype=np.float32)).to(device)
+    device = features.device
     n, dim = features.shape
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed))
-    images = torch.from_numpy(np.ascontiguousarray(inp.images, dtype=np.float32)).to(device)
-    augmented = _view_features(encoder, images, cfg.views, inp.config.simclr.crop_min, generator)
-    del images
-    neighbours = nearest_neighbours(features, min(cfg.neighbours, n - 1))
-    all_views = torch.cat([augmented.float(), features[None]]) if cfg.views else features[None]
+    views = len(augmented)
+    neighbour_index = nearest_neighbours(features, min(neighbours, n - 1))
+    all_views = torch.cat([augmented.float(), features[None]]) if views else features[None]
     mean = all_views.mean(dim=(0, 1))
     std = all_views.std(dim=(0, 1)) + 1e-6
     del all_views
@@ -84,56 +73,57 @@ def fit_scan(inp) -> ClusterFit:
     # of one per head; each head's loss and parameters stay independent.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        heads = nn.Linear(dim, cfg.heads * k).to(device)
-    optimizer = torch.optim.Adam(heads.parameters(), lr=1e-3, weight_decay=1e-4)
+        layer = nn.Linear(dim, heads * k).to(device)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3, weight_decay=1e-4)
 
     def probabilities(x: torch.Tensor) -> torch.Tensor:
-        return F.softmax(heads(x).view(len(x), cfg.heads, k), dim=2)
-    batch = min(cfg.batch_size, n)
+        return F.softmax(layer(x).view(len(x), heads, k), dim=2)
+    batch = min(batch_size, n)
     steps = max(1, n // batch)
-    n_views = cfg.views + 1
 
     def view_of(index: torch.Tensor) -> torch.Tensor:
         """A random view (one of the augmented copies or the clean image) of each index."""
-        which = torch.randint(n_views, (len(index),), generator=generator, device=device)
+        which = torch.randint(views + 1, (len(index),), generator=generator, device=device)
         out = features[index].clone()
-        augmented_rows = which < cfg.views
+        augmented_rows = which < views
         if augmented_rows.any():
             out[augmented_rows] = augmented[which[augmented_rows], index[augmented_rows]].float()
         return (out - mean) / std
 
-    losses = np.zeros(cfg.heads)
-    for _ in range(cfg.epochs):
+    losses = np.zeros(heads)
+    for _ in range(epochs):
         order = torch.randperm(n, generator=generator, device=device)
         losses[:] = 0
         for step in range(steps):
             anchor = order[step * batch : (step + 1) * batch]
-            pick = torch.randint(neighbours.shape[1], (len(anchor),), generator=generator,
+            pick = torch.randint(neighbour_index.shape[1], (len(anchor),), generator=generator,
                                  device=device)
             p_anchor = probabilities(view_of(anchor))  # (batch, heads, k)
-            p_partner = probabilities(view_of(neighbours[anchor, pick]))
+            p_partner = probabilities(view_of(neighbour_index[anchor, pick]))
             consistency = -torch.log((p_anchor * p_partner).sum(2).clamp_min(1e-7)).mean(0)
             p_mean = p_anchor.mean(0)  # (heads, k)
             entropy = -(p_mean * torch.log(p_mean.clamp_min(1e-8))).sum(1)
-            loss = consistency - cfg.entropy_weight * entropy  # (heads,)
+            loss = consistency - entropy_weight * entropy  # (heads,)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimizer.step()
             losses += loss.detach().cpu().numpy()
     losses /= steps
     best = int(np.argmin(losses))
-    weight = heads.weight.detach()[best * k : (best + 1) * k]
-    bias = heads.bias.detach()[best * k : (best + 1) * k]
+    rows = slice(best * k, (best + 1) * k)
+    return {"weight": layer.weight.detach()[rows], "bias": layer.bias.detach()[rows],
+            "mean": mean, "std": std, "losses": losses.tolist(), "selected": best,
+            "neighbours": int(neighbour_index.shape[1])}
 
-    def predict(data: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-        with torch.no_grad():
-            return torch.addmm(bias, (x - mean) / std, weight.T).argmax(dim=1).cpu().numpy()
 
-    labels = predict(inp.x)
-    centers = np.stack([inp.x[labels == c].mean(axis=0) if (labels == c).any()
-                        else np.zeros(dim, np.float32) for c in range(k)]).astype(np.float32)
-    info = {"scan_loss": losses.tolist(), "selected_head": best, "views": cfg.views,
-            "neighbours": int(neighbours.shape[1]), "heads": cfg.heads, "epochs": cfg.epochs,
-            "entropy_weight": cfg.entropy_weight}
-    return ClusterFit(centers, predict, labels, time.perf_counter() - tic, info)
+def logits(features: torch.Tensor, head: dict) -> torch.Tensor:
+    """Cluster scores (N, k) of each row of ``features`` (N, d) by a head from
+    :func:`train_heads`; softmax gives the cluster probabilities."""
+    with torch.no_grad():
+        x = (features - head["mean"]) / head["std"]
+        return torch.addmm(head["bias"], x, head["weight"].T)
+
+
+def assign(features: torch.Tensor, head: dict) -> torch.Tensor:
+    """Cluster of each row of ``features`` (N, d) by a head from :func:`train_heads`."""
+    return logits(features, head).argmax(dim=1)

@@ -1,0 +1,105 @@
+"""Cluster assignments as CSV, one row an image: a run's own (``assignments.csv``) and
+those of new images (``fashion-cluster predict``).
+
+Files are written through a temporary file and renamed into place, so an error or an
+interrupt leaves no partial CSV; new images are assigned batch by batch, so memory does
+not grow with their number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import atomic_path
+from .runs import FittedMethod, RunResult
+
+__all__ = ["predict_csv", "write_run_assignments"]
+
+
+def write_run_assignments(path: str | os.PathLike, labels: dict[str, dict[str, np.ndarray]],
+                          matched: dict[str, list[int] | None], class_names: list[str],
+                          true_labels: dict[str, np.ndarray | None]) -> None:
+    """A run's ``assignments.csv``: ``split, index``, the true class when known, then
+    each method's cluster and, on labelled data, the class that cluster was matched to.
+
+    ``labels[method][split]`` are the clusters, ``matched[method]`` the class index
+    matched to each cluster (or None), ``true_labels[split]`` the classes (or None).
+    """
+    methods = list(labels)
+    named = bool(class_names) and all(v is not None for v in true_labels.values())
+    header = ["split", "index"] + (["class"] if named else [])
+    for name in methods:
+        header += [name] + ([f"{name}_class"] if named else [])
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for split in ("train", "test"):
+            columns = [labels[name][split] for name in methods]
+            truth = true_labels.get(split)
+            for i in range(len(columns[0]) if columns else 0):
+                row: list = [split, i] + ([class_names[truth[i]]] if named else [])
+                for name, column in zip(methods, columns, strict=True):
+                    c = int(column[i])
+                    row += [c] + ([_class_of(matched[name], c, class_names)] if named else [])
+                writer.writerow(row)
+
+
+def _class_of(matched: list[int] | None, cluster: int, class_names: list[str]) -> str:
+    if not matched or cluster >= len(matched) or matched[cluster] < 0:
+        return ""
+    return class_names[matched[cluster]]
+
+
+def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray, names: list[str],
+                out: str | os.PathLike | None, batch_size: int = 4096,
+                progress: Callable[[int], None] | None = None) -> int:
+    """Assign ``images`` with a run's fitted method and write one CSV row an image
+    (``image, cluster[, class][, confidence]``) to ``out`` (stdout when None).
+
+    Every image is checked against the run's input (size, channels) before the first
+    row is written. Returns the number of rows.
+    """
+    run.scale(images[:1])  # raises DatasetError for images of another shape
+    rows = _rows(run, method, images, names, batch_size, progress)
+    header = next(rows)
+    if out is None:
+        buffer = io.StringIO()
+        _write(buffer, header, rows)
+        sys.stdout.write(buffer.getvalue())
+        return len(names)
+    with atomic_path(Path(out)) as tmp, open(tmp, "w", newline="") as fh:
+        _write(fh, header, rows)
+    return len(names)
+
+
+def _write(fh, header: list[str], rows: Iterator[list]) -> None:
+    writer = csv.writer(fh)
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def _rows(run: RunResult, method: FittedMethod, images: np.ndarray, names: list[str],
+          batch_size: int, progress: Callable[[int], None] | None) -> Iterator[list]:
+    """The header, then one row an image, assigned batch by batch."""
+    has_proba = hasattr(method.clusterer, "predict_proba")
+    classes = method.cluster_classes
+    yield (["image", "cluster"] + (["class"] if classes else [])
+           + (["confidence"] if has_proba else []))
+    for start in range(0, len(images), batch_size):
+        labels, confidence = method.assign(run.scale(images[start : start + batch_size]))
+        for j, c in enumerate(labels.tolist()):
+            row: list = [names[start + j], c]
+            if classes:
+                row.append(classes[c] if c < len(classes) else "")
+            if confidence is not None:
+                row.append(f"{confidence[j]:.4f}")
+            yield row
+        if progress is not None:
+            progress(min(start + batch_size, len(images)))

@@ -1,0 +1,434 @@
+"""Representations as scikit-learn transformers: images in, feature vectors out.
+
+    codes = DenseAutoencoder(epochs=20, random_state=0).fit_transform(images)
+
+:class:`DenseAutoencoder`, :class:`ConvAutoencoder` (``fit`` / ``transform`` /
+``inverse_transform``) and :class:`ContrastiveEncoder` (a small CNN trained with SimCLR;
+``fit`` / ``transform``). The study trains its representations through these classes,
+and the clusterers of :mod:`fashion_cluster.estimators` are built on them.
+
+Input: an array of shape (n_samples, n_features), or an image stack (n_samples, H, W) or
+(n_samples, H, W, C), which is flattened pixel by pixel. Values are mapped to [0, 1] with
+``value_range``, or with the minimum and maximum seen in ``fit`` when it is None (so
+uint8 images are divided by 255, as in the study). ``random_state`` as an int seeds the
+weights and the batch order exactly as a study run with that seed does.
+
+``transform`` gives a sample the same features alone, in any order and in any subset:
+the networks always see full, zero-padded batches.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import autoencoders as nets
+from .contrastive import SimCLRNet, augment, train_simclr
+from .data import scale_images
+from .devices import resolve_device
+from .persistence import Saveable
+from .training import History, train_autoencoder
+from .validation import (
+    check_choice,
+    check_device,
+    check_int,
+    check_range,
+    check_real,
+    check_sizes,
+    seed_of,
+)
+
+__all__ = ["ContrastiveEncoder", "ConvAutoencoder", "DenseAutoencoder", "flatten_images"]
+
+Progress = Callable[[int, int, History], None]
+
+
+def flatten_images(X) -> tuple[Any, tuple[int, int, int] | None]:
+    """Flatten an image stack (N, H, W[, C]) to (N, H*W*C) and return its (C, H, W);
+    other input is returned as it is, with None."""
+    if hasattr(X, "ndim") and X.ndim in (3, 4) and not hasattr(X, "tocsr"):
+        arr = np.asarray(X)
+        channels = arr.shape[3] if arr.ndim == 4 else 1
+        return arr.reshape(len(arr), -1), (channels, arr.shape[1], arr.shape[2])
+    return X, None
+
+
+def _square_layout(n_features: int, multiple: int) -> tuple[int, int, int]:
+    """The smallest single-channel s x s image (s a multiple of ``multiple``) holding
+    ``n_features`` values."""
+    side = math.isqrt(n_features)
+    if side * side == n_features and side % multiple == 0:
+        return (1, side, side)
+    side = multiple * math.ceil(math.sqrt(n_features) / multiple)
+    return (1, side, side)
+
+
+class _Network(Saveable, TransformerMixin, BaseEstimator):
+    """What the three representations share: validation, scaling, seeding, the fitted
+    network (``model_``), transform, and saving the network's weights."""
+
+    _multiple = 1  # image height and width must be multiples of this (pooling)
+
+    def _build(self, n_features: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _train(self, model: torch.nn.Module, x: np.ndarray, x_val: np.ndarray | None,
+               seed: int, checkpoint, progress: Progress | None) -> History:
+        raise NotImplementedError
+
+    def _validate(self) -> None:
+        check_int(self, "epochs")
+        check_int(self, "batch_size")
+        check_real(self, "learning_rate")
+        check_device(self)
+        check_range(self, "value_range")
+
+    def fit(self, X, y=None, *, X_val=None, checkpoint=None, progress: Progress | None = None):
+        """Train the network on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, H, W[, C])
+        y : ignored
+        X_val : array-like like ``X``, optional
+            Its loss is recorded after every epoch (``val_loss_curve_``).
+        checkpoint : path, optional
+            Written after every epoch; a later fit with the same settings and data
+            resumes from it.
+        progress : callable, optional
+            Called as ``progress(epoch, epochs, history)`` after every epoch.
+
+        Returns
+        -------
+        self
+        """
+        self._validate()
+        X, image_shape = flatten_images(X)
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
+        low, high = check_range(self, "value_range") or (float(X.min()), float(X.max()))
+        self.data_min_, self.data_max_ = low, high
+        self.image_shape_ = self._image_shape(X.shape[1], image_shape)
+        seed = seed_of(self.random_state)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self._build(X.shape[1])
+        model.to(resolve_device(self.device))
+        if progress is None and self.verbose:
+            def progress(epoch: int, epochs: int, history: History) -> None:
+                print(f"[{type(self).__name__}] epoch {epoch}/{epochs} "
+                      f"loss {history.loss[-1]:.5f}")
+        x_val = None if X_val is None else self._prepare(flatten_images(X_val)[0])
+        history = self._train(model, self._prepare(X), x_val, seed, checkpoint, progress)
+        self.model_ = model.eval()
+        self.history_ = {"loss": list(history.loss), "val_loss": list(history.val_loss),
+                         "epoch_seconds": list(history.epoch_seconds)}
+        self.n_iter_ = history.epochs
+        self._warn_if_collapsed(X)
+        return self
+
+    @property
+    def loss_curve_(self) -> list[float]:
+        """Training loss per epoch."""
+        return self.history_["loss"]
+
+    def _image_shape(self, n_features: int, stack_shape) -> tuple[int, int, int]:
+        """The (C, H, W) the network works on: ``image_shape``, or an image stack's, or
+        a square layout of the features (zero-padded)."""
+        m = self._multiple
+        if getattr(self, "image_shape", None) is not None:
+            shape = check_sizes(self, "image_shape", length=3)
+            if shape[1] % m or shape[2] % m:
+                raise ValueError(f"image_shape {shape}: height and width must be multiples "
+                                 f"of {m} (the network pools twice)")
+            if int(np.prod(shape)) != n_features:
+                raise ValueError(f"image_shape {shape} holds {int(np.prod(shape))} values but "
+                                 f"X has {n_features} features")
+            return shape
+        if stack_shape is not None and stack_shape[1] % m == 0 and stack_shape[2] % m == 0:
+            return tuple(int(v) for v in stack_shape)
+        return _square_layout(n_features, m)
+
+    def _prepare(self, X: np.ndarray) -> np.ndarray:
+        """Scaled to [0, 1] with the fitted range, zero-padded to the network's layout."""
+        scaled = scale_images(X, self.data_min_, self.data_max_)
+        pad = int(np.prod(self.image_shape_)) - scaled.shape[1]
+        return np.pad(scaled, ((0, 0), (0, pad))) if pad > 0 else scaled
+
+    def transform(self, X):
+        """Features of ``X``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_out), float32
+        """
+        check_is_fitted(self)
+        X, _ = flatten_images(X)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return nets.encode(self.model_, self._prepare(X))
+
+    def _warn_if_collapsed(self, X: np.ndarray) -> None:
+        spread = float(self.transform(X[:2000]).std(axis=0).mean())
+        if spread < 1e-3:
+            warnings.warn(
+                f"{type(self).__name__}: the features of the training data are nearly "
+                f"constant (mean standard deviation {spread:.1e}): the network collapsed. "
+                "Try more epochs, a smaller batch_size or another random_state.",
+                ConvergenceWarning, stacklevel=3)
+
+    def _get_state(self) -> dict[str, Any]:
+        state = super()._get_state()
+        if "model_" not in state:  # not fitted (a parameter of another estimator)
+            return state
+        model = state.pop("model_")
+        state["model_config_"] = model.config
+        state["model_weights_"] = {k: v.detach().cpu().numpy()
+                                   for k, v in model.state_dict().items()}
+        return state
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        if "model_config_" not in state:
+            return
+        config, weights = state.pop("model_config_"), state.pop("model_weights_")
+        super()._set_state(state)
+        model = self._net_class()(**config)
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
+        self.model_ = model.to(resolve_device(self.device)).eval()
+
+    def _net_class(self) -> type[torch.nn.Module]:
+        raise NotImplementedError
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = False
+        return tags
+
+
+class _Autoencoder(_Network):
+    """An autoencoder: trained to reconstruct its input; its codes decode back."""
+
+    def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
+        return train_autoencoder(model, x, x_val, epochs=self.epochs,
+                                 batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                 seed=seed, checkpoint=checkpoint, progress=progress,
+                                 step=self.step)
+
+    def _validate(self) -> None:
+        super()._validate()
+        check_choice(self, "step", ("manual", "autograd", "compile"))
+
+    def inverse_transform(self, X):
+        """Reconstructed inputs from codes of shape (n_samples, n_codes).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features_in_), float32, in the input's range
+        """
+        check_is_fitted(self)
+        Z = check_array(X, dtype=np.float32)
+        n_codes = int(np.prod(self.model_.code_shape))
+        if Z.shape[1] != n_codes:
+            raise ValueError(f"X has {Z.shape[1]} features, but {type(self).__name__}."
+                             f"inverse_transform is expecting {n_codes} features "
+                             "(the code size) as input.")
+        out = nets.decode(self.model_, Z)[:, : self.n_features_in_]
+        span = self.data_max_ - self.data_min_
+        return out * (span if span > 0 else 1.0) + self.data_min_
+
+
+class DenseAutoencoder(_Autoencoder):
+    """The study's dense autoencoder as a scikit-learn transformer.
+
+    Parameters
+    ----------
+    hidden : sequence of int, default (512, 256, 128)
+        Widths of the encoder's hidden layers; the decoder mirrors ``hidden[1:]``.
+    code_dim : int, default 49
+    epochs : int, default 100
+    batch_size : int, default 256
+    learning_rate : float, default 1e-3
+    step : {"manual", "autograd", "compile"}, default "manual"
+        How a training step computes gradients
+        (:func:`~fashion_cluster.training.train_autoencoder`).
+    value_range : (low, high) or None, default None
+        Input values mapped to [0, 1]; None: the minimum and maximum seen in ``fit``.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    random_state : int, RandomState or None
+        Seeds the weights and the batch order.
+    verbose : bool, default False
+        Print the loss after every epoch.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    history_ : dict
+        ``loss``, ``val_loss`` and ``epoch_seconds`` per epoch.
+    loss_curve_ : list of float
+    n_features_in_ : int
+    data_min_, data_max_ : float
+        The range mapped to [0, 1].
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.cluster import KMeans
+    >>> pipe = make_pipeline(DenseAutoencoder(epochs=20), KMeans(10))  # doctest: +SKIP
+    >>> labels = pipe.fit_predict(images)  # doctest: +SKIP
+    """
+
+    def __init__(self, hidden=(512, 256, 128), code_dim=49, epochs=100, batch_size=256,
+                 learning_rate=1e-3, step="manual", value_range=None, device="auto",
+                 random_state=None, verbose=False):
+        self.hidden = hidden
+        self.code_dim = code_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.step = step
+        self.value_range = value_range
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _image_shape(self, n_features: int, stack_shape) -> tuple[int, int, int]:
+        return stack_shape or (1, 1, n_features)
+
+    def _build(self, n_features: int) -> torch.nn.Module:
+        return nets.DenseAutoencoderNet(input_dim=n_features,
+                                        hidden=check_sizes(self, "hidden"),
+                                        code_dim=check_int(self, "code_dim"))
+
+    def _net_class(self):
+        return nets.DenseAutoencoderNet
+
+
+class ConvAutoencoder(_Autoencoder):
+    """The study's convolutional autoencoder as a scikit-learn transformer.
+
+    Parameters
+    ----------
+    image_shape : (C, H, W) or None, default None
+        Shape of one image, H and W multiples of 4. None: taken from an image stack, or
+        square single-channel images; other vectors are laid out row by row in the
+        smallest s x s image with s a multiple of 4, zero-padded.
+    filters : (int, int), default (64, 32)
+    epochs, batch_size, learning_rate, step, value_range, device, random_state, verbose
+        As :class:`DenseAutoencoder`.
+
+    Attributes
+    ----------
+    image_shape_ : (C, H, W)
+        The shape the network works on.
+    """
+
+    _multiple = 4
+
+    def __init__(self, image_shape=None, filters=(64, 32), epochs=100, batch_size=256,
+                 learning_rate=1e-3, step="manual", value_range=None, device="auto",
+                 random_state=None, verbose=False):
+        self.image_shape = image_shape
+        self.filters = filters
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.step = step
+        self.value_range = value_range
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build(self, n_features: int) -> torch.nn.Module:
+        return nets.ConvAutoencoderNet(image_shape=self.image_shape_,
+                                       filters=check_sizes(self, "filters", length=2))
+
+    def _net_class(self):
+        return nets.ConvAutoencoderNet
+
+
+class ContrastiveEncoder(_Network):
+    """A small CNN trained with SimCLR (Chen et al. 2020), as a scikit-learn transformer.
+
+    Two augmented views of each image (random crop and resize, flip, contrast,
+    brightness, noise) are pulled together and pushed away from the other images of the
+    batch (NT-Xent loss, through a projection head that is discarded after training).
+    ``transform`` gives the CNN's features of the clean images.
+
+    Parameters
+    ----------
+    image_shape : (C, H, W) or None, default None
+        As :class:`ConvAutoencoder` (any H and W).
+    feature_dim : int, default 512
+    epochs : int, default 8
+    batch_size : int, default 512
+    learning_rate : float, default 1e-3
+        Peak of a one-cycle schedule (Adam).
+    temperature : float, default 0.5
+    crop_min : float, default 0.4
+        Smallest crop, as a fraction of the image's area.
+    value_range, device, random_state, verbose
+        As :class:`DenseAutoencoder`.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    history_ : dict
+    image_shape_ : (C, H, W)
+    """
+
+    def __init__(self, image_shape=None, feature_dim=512, epochs=8, batch_size=512,
+                 learning_rate=1e-3, temperature=0.5, crop_min=0.4, value_range=None,
+                 device="auto", random_state=None, verbose=False):
+        self.image_shape = image_shape
+        self.feature_dim = feature_dim
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.temperature = temperature
+        self.crop_min = crop_min
+        self.value_range = value_range
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate(self) -> None:
+        super()._validate()
+        check_int(self, "feature_dim")
+        check_int(self, "batch_size", low=2)
+        check_real(self, "temperature")
+        check_real(self, "crop_min")
+
+    def _build(self, n_features: int) -> torch.nn.Module:
+        return SimCLRNet(image_shape=self.image_shape_, feature_dim=self.feature_dim)
+
+    def _net_class(self):
+        return SimCLRNet
+
+    def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
+        return train_simclr(model, x, epochs=self.epochs, batch_size=self.batch_size,
+                            learning_rate=self.learning_rate, temperature=self.temperature,
+                            crop_min=self.crop_min, seed=seed, checkpoint=checkpoint,
+                            progress=progress)
+
+    def view_features(self, X, views: int, generator: torch.Generator,
+                      block: int = 2048) -> torch.Tensor:
+        """Features of ``views`` augmented copies of every image, float16, shape
+        (views, n_samples, feature_dim), on the network's device (for SCAN)."""
+        check_is_fitted(self)
+        x = torch.from_numpy(self._prepare(flatten_images(X)[0])).to(generator.device)
+        net, out = self.model_, []
+        with torch.no_grad():
+            for _ in range(views):
+                parts = [net.forward_images(augment(net.images(x[s : s + block]), generator,
+                                                    self.crop_min)).half()
+                         for s in range(0, len(x), block)]
+                out.append(torch.cat(parts))
+        return torch.stack(out) if out else torch.empty(0, len(x), self.feature_dim)
