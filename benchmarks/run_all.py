@@ -19,6 +19,8 @@ BENCHMARKS = [
     ["bench_scaling.py"],
     ["bench_pipeline.py"],
     ["bench_distributed.py"],
+    ["bench_step.py"],
+    ["bench_predict.py"],  # needs results/paper and results/best (make run, PRESET=best)
 ]
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def test_predict_gives_a_run_its_own_clusters(beyond_out, real_dir, tmp_path, me
     assert [r["image"] for r in rows[:3]] == ["0", "1", "2"]
     clusters = np.array([int(r["cluster"]) for r in rows])
     np.testing.assert_array_equal(clusters, run.labels[method]["test"])
-    confidence = np.array([float(r["confidence"]) for r in rows])
+    confidence = np.array([float(r["probability"]) for r in rows])
     assert np.all((confidence > 0) & (confidence <= 1))
     names = run.metrics["dataset"]["class_names"]
     assert {r["class"] for r in rows} <= set(names)

@@ -61,12 +61,12 @@ def test_predict_an_image_folder_and_a_single_image(run_and_data, tmp_path):
     assert [r["image"] for r in rows] == [f"img{i}.png" for i in range(5)]
     expected = load_run(out).labels["ae_gmm"]["test"][:5]
     assert [int(r["cluster"]) for r in rows] == expected.tolist()
-    assert all(r["class"] and 0 < float(r["confidence"]) <= 1 for r in rows)
+    assert all(r["class"] and 0 < float(r["probability"]) <= 1 for r in rows)
     one = tmp_path / "one.csv"
     assert cli.main(["predict", str(out), str(folder / "img3.png"), "--out", str(one),
                      "--method", "kmeans_raw", "--quiet"]) == 0
     rows = list(csv.DictReader(one.open()))
-    assert len(rows) == 1 and rows[0]["image"] == "img3.png" and "confidence" not in rows[0]
+    assert len(rows) == 1 and rows[0]["image"] == "img3.png" and "probability" not in rows[0]
 
 
 def test_predict_bad_input_is_one_line_and_no_csv(run_and_data, tmp_path, capsys):

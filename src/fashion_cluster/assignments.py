@@ -9,10 +9,9 @@ not grow with their number.
 from __future__ import annotations
 
 import csv
-import io
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +56,12 @@ def _class_of(matched: list[int] | None, cluster: int, class_names: list[str]) -
     return class_names[matched[cluster]]
 
 
-def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray, names: list[str],
+def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray,
+                names: Sequence[str | int],
                 out: str | os.PathLike | None, batch_size: int = 4096,
                 progress: Callable[[int], None] | None = None) -> int:
     """Assign ``images`` with a run's fitted method and write one CSV row an image
-    (``image, cluster[, class][, confidence]``) to ``out`` (stdout when None).
+    (``image, cluster[, class][, probability]``) to ``out`` (stdout when None).
 
     Every image is checked against the run's input (size, channels) before the first
     row is written. Returns the number of rows.
@@ -70,9 +70,7 @@ def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray, names:
     rows = _rows(run, method, images, names, batch_size, progress)
     header = next(rows)
     if out is None:
-        buffer = io.StringIO()
-        _write(buffer, header, rows)
-        sys.stdout.write(buffer.getvalue())
+        _write(sys.stdout, header, rows)
         return len(names)
     with atomic_path(Path(out)) as tmp, open(tmp, "w", newline="") as fh:
         _write(fh, header, rows)
@@ -85,13 +83,13 @@ def _write(fh, header: list[str], rows: Iterator[list]) -> None:
     writer.writerows(rows)
 
 
-def _rows(run: RunResult, method: FittedMethod, images: np.ndarray, names: list[str],
+def _rows(run: RunResult, method: FittedMethod, images: np.ndarray, names: Sequence[str | int],
           batch_size: int, progress: Callable[[int], None] | None) -> Iterator[list]:
     """The header, then one row an image, assigned batch by batch."""
     has_proba = hasattr(method.clusterer, "predict_proba")
     classes = method.cluster_classes
     yield (["image", "cluster"] + (["class"] if classes else [])
-           + (["confidence"] if has_proba else []))
+           + (["probability"] if has_proba else []))
     for start in range(0, len(images), batch_size):
         labels, confidence = method.assign(run.scale(images[start : start + batch_size]))
         for j, c in enumerate(labels.tolist()):

@@ -68,12 +68,6 @@ class DenseAutoencoderNet(nn.Module):
     def code_shape(self) -> tuple[int, ...]:
         return (self.config["code_dim"],)
 
-    def linear_stack(self) -> list[tuple[nn.Linear, str]]:
-        """The linear layers in order, each with the activation that follows it."""
-        modules = list(self.encoder) + list(self.decoder)
-        return [(m, "relu" if isinstance(modules[i + 1], nn.ReLU) else "sigmoid")
-                for i, m in enumerate(modules) if isinstance(m, nn.Linear)]
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 

@@ -31,6 +31,7 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -216,7 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     predict = sub.add_parser(
         "predict", help="assign new images with a finished run's fitted method",
         description="Assign new images with a finished run's fitted method; one CSV row "
-                    "an image: image, cluster, class (runs on labelled data), confidence "
+                    "an image: image, cluster, class (runs on labelled data), probability "
                     "(methods that have one).")
     predict.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="output folder of a run")
     predict.add_argument("input", metavar="INPUT",
@@ -285,10 +286,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if changes:
         config = config.replace(**changes)
     out = args.out or Path("results") / config.name
+    tic = time.perf_counter()
     with _runner(args) as runner:
         metrics = run_study(config, out, device=args.device, data_root=args.data_dir,
                             quiet=args.quiet, runner=runner)
-    print(_summary_line(metrics, out))
+    print(_summary_line(metrics, out, time.perf_counter() - tic))
     return 0
 
 
@@ -310,14 +312,22 @@ def _runner(args: argparse.Namespace):
             cluster.close()
 
 
-def _summary_line(metrics: dict, out: Path) -> str:
+def _summary_line(metrics: dict, out: Path, seconds: float) -> str:
+    """What a run found, and its wall time (loading the data and drawing the report
+    included; ``metrics.json``'s ``timing`` has the stages alone)."""
     lines = [f"results in {out}/ (report.html, metrics.json, figures/)"]
     for name, m in metrics.get("methods", {}).items():
-        if "test" in m:
+        if m.get("test"):
             lines.append(f"  {name:<16} train acc {m['train']['accuracy']:.3f}  "
                          f"test acc {m['test']['accuracy']:.3f}  "
                          f"test NMI {m['test']['nmi']:.3f}  test ARI {m['test']['ari']:.3f}")
-    lines.append(f"  wall time {metrics['timing']['total_seconds']:.0f} s")
+        else:  # no labels: what can be said without them
+            silhouette = m["label_free"]["test"].get("silhouette")
+            sizes = m["label_free"]["train"]["cluster_sizes"]
+            lines.append(f"  {name:<16} {len(sizes)} clusters, {min(sizes)} to {max(sizes)} "
+                         "training images each, test silhouette "
+                         + ("-" if silhouette is None else f"{silhouette:.3f}"))
+    lines.append(f"  wall time {seconds:.0f} s")
     return "\n".join(lines)
 
 

@@ -65,13 +65,13 @@ class ClusteringConfig:
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """``step``: how a training step computes its gradients ("manual", "autograd" or
+    """``step``: how a training step runs ("autograd" or
     "compile"; see :func:`fashion_cluster.training.train_autoencoder`)."""
 
     epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-3
-    step: str = "manual"
+    step: str = "autograd"
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ _RANGES = {
 _CHOICES = {
     "gmm_covariance": ("full", "tied", "diag", "spherical"),
     "map_method": ("umap", "tsne"),
-    "step": ("manual", "autograd", "compile"),
+    "step": ("autograd", "compile"),
     "k_choice": ("knee", "silhouette"),
 }
 

@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,11 +204,7 @@ def _split(name: str, class_names: list[str], images: np.ndarray, labels: np.nda
 
 
 def _check_images(images: np.ndarray, where: str) -> np.ndarray:
-    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
-        raise DatasetError(f"{where}: expected images of shape (N, H, W) or (N, H, W, C) with "
-                           f"C = 1 or 3, got {images.shape}")
-    if len(images) == 0:
-        raise DatasetError(f"{where}: holds no images")
+    _check_shape(images, where)
     if images.ndim == 4 and images.shape[3] == 1:
         images = images[..., 0]
     if images.dtype == np.uint8:
@@ -375,13 +372,14 @@ def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
 
 def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = None,
                 image_size: tuple[int, int] | None = None, channels: int | None = None
-                ) -> tuple[np.ndarray, list[str]]:
+                ) -> tuple[np.ndarray, Sequence[str | int]]:
     """Every image of a source, in its own order, with a name for each (for ``predict``).
 
     ``spec`` is anything :func:`load_dataset` takes (every split, training first, no
     hold-out), a single image file, or an ``.npy`` array of shape (N, H, W[, C]), which
     is memory-mapped. Names are file paths relative to an image folder, the file name of
-    a single image, or ``split/index`` (``index`` for one-array sources).
+    a single image, ``split/index``, or the index alone for one-array sources (then a
+    ``range``, so that a million names take no memory).
     """
     if str(spec).lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
         ((xtr, _), (xte, _)) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
@@ -396,7 +394,7 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
             images = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: cannot be read as .npy ({exc})") from None
-        return _check_shape(images, str(path)), [str(i) for i in range(len(images))]
+        return _check_shape(images, str(path)), range(len(images))
     if path.is_file():
         return _named(_npz_arrays(path))
     idx = _idx_files(path)
@@ -437,10 +435,10 @@ def _check_shape(images: np.ndarray, where: str) -> np.ndarray:
     return images
 
 
-def _named(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+def _named(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, Sequence[str | int]]:
     """The arrays one after the other, named ``key/index`` (``index`` for one array)."""
     if len(arrays) == 1:
         (images,) = arrays.values()
-        return images, [str(i) for i in range(len(images))]
+        return images, range(len(images))
     names = [f"{key}/{i}" for key, images in arrays.items() for i in range(len(images))]
     return np.concatenate(list(arrays.values())), names

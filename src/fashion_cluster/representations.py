@@ -224,7 +224,7 @@ class _Autoencoder(_Network):
 
     def _validate(self) -> None:
         super()._validate()
-        check_choice(self, "step", ("manual", "autograd", "compile"))
+        check_choice(self, "step", ("autograd", "compile"))
 
     def inverse_transform(self, X):
         """Reconstructed inputs from codes of shape (n_samples, n_codes).
@@ -256,7 +256,7 @@ class DenseAutoencoder(_Autoencoder):
     epochs : int, default 100
     batch_size : int, default 256
     learning_rate : float, default 1e-3
-    step : {"manual", "autograd", "compile"}, default "manual"
+    step : {"autograd", "compile"}, default "autograd"
         How a training step computes gradients
         (:func:`~fashion_cluster.training.train_autoencoder`).
     value_range : (low, high) or None, default None
@@ -286,7 +286,7 @@ class DenseAutoencoder(_Autoencoder):
     """
 
     def __init__(self, hidden=(512, 256, 128), code_dim=49, epochs=100, batch_size=256,
-                 learning_rate=1e-3, step="manual", value_range=None, device="auto",
+                 learning_rate=1e-3, step="autograd", value_range=None, device="auto",
                  random_state=None, verbose=False):
         self.hidden = hidden
         self.code_dim = code_dim
@@ -333,7 +333,7 @@ class ConvAutoencoder(_Autoencoder):
     _multiple = 4
 
     def __init__(self, image_shape=None, filters=(64, 32), epochs=100, batch_size=256,
-                 learning_rate=1e-3, step="manual", value_range=None, device="auto",
+                 learning_rate=1e-3, step="autograd", value_range=None, device="auto",
                  random_state=None, verbose=False):
         self.image_shape = image_shape
         self.filters = filters

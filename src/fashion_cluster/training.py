@@ -2,9 +2,9 @@
 
 The loop keeps the whole training set as one tensor on the device and cuts shuffled
 batches from it with ``index_select``: no ``DataLoader``, no per-batch Python objects.
-Adam uses torch's fused kernel; the dense autoencoder's step is written by hand (no
-autograd graph, preallocated buffers). Both matter on a CPU, where the per-step
-overhead is a large share of an epoch (``benchmarks/bench_training.py``).
+Adam uses torch's fused kernel. Both matter on a CPU, where the per-step overhead is a
+large share of an epoch (``benchmarks/bench_training.py``); a hand-written step gained
+nothing on the whole paper preset (``benchmarks/results/step-2026-11-30.md``).
 
 After every epoch the weights, the optimiser state, the shuffling generator, the epoch
 and the loss history go into one safetensors checkpoint, written atomically. A run that
@@ -165,77 +165,7 @@ def check_finite(loss: float, epoch: int) -> None:
             "or check the input for NaN or huge values")
 
 
-class _LinearStackStep:
-    """One training step of a stack of linear layers (ReLU / sigmoid, MSE loss), by hand.
-
-    The same arithmetic as autograd (``tests/test_autoencoders.py`` checks the gradients
-    against it), with every intermediate in a preallocated buffer and every elementwise
-    operation in place, and no graph to record. For the study's dense autoencoder on 2
-    cores this took a training step from 16.9 to 14.4 ms (median of 5 interleaved runs
-    of 78 steps; the step's matrix products alone take 10.0 ms).
-    """
-
-    def __init__(self, stack: list[tuple[nn.Linear, str]], batch_size: int):
-        self.layers = [layer for layer, _ in stack]
-        self.relu = [act == "relu" for _, act in stack]
-        self.batch_size = batch_size
-        dev = self.layers[0].weight.device
-        self.outputs = [torch.empty(batch_size, m.out_features, device=dev) for m in self.layers]
-        self.grads = [torch.empty(batch_size, m.in_features, device=dev) for m in self.layers]
-        self.delta = torch.empty(batch_size, self.layers[-1].out_features, device=dev)
-        for layer in self.layers:
-            for p in (layer.weight, layer.bias):
-                p.grad = torch.zeros_like(p)
-        # The tensors each step uses, looked up once (optimisers update them in place).
-        self.weights = [m.weight.detach() for m in self.layers]
-        self.weights_t = [w.T for w in self.weights]
-        self.biases = [m.bias.detach() for m in self.layers]
-        self.weight_grads = [m.weight.grad for m in self.layers]
-        self.bias_grads = [m.bias.grad for m in self.layers]
-
-    def _buffers(self, n: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-        if n == self.batch_size:
-            return self.outputs, self.grads, self.delta
-        return [b[:n] for b in self.outputs], [b[:n] for b in self.grads], self.delta[:n]
-
-    @torch.no_grad()
-    def __call__(self, xb: torch.Tensor) -> torch.Tensor:
-        """The batch's mean squared error; the gradients are left in ``.grad``."""
-        outputs, grads, delta = self._buffers(len(xb))
-        h = xb
-        for i, out in enumerate(outputs):
-            torch.addmm(self.biases[i], h, self.weights_t[i], out=out)
-            out.relu_() if self.relu[i] else out.sigmoid_()
-            h = out
-        y = h
-        torch.sub(y, xb, out=delta)
-        flat = delta.view(-1)
-        loss = torch.dot(flat, flat) / flat.numel()
-        # d(mean squared error)/d(pre-activation) through the output sigmoid.
-        g = _sigmoid_backward(delta.mul_(2.0 / delta.numel()), y)
-        for i in range(len(outputs) - 1, -1, -1):
-            inputs = xb if i == 0 else outputs[i - 1]
-            torch.mm(g.T, inputs, out=self.weight_grads[i])
-            torch.sum(g, 0, out=self.bias_grads[i])
-            if i == 0:
-                break
-            g_in = torch.mm(g, self.weights[i], out=grads[i])
-            backward = _relu_backward if self.relu[i - 1] else _sigmoid_backward
-            g = backward(g_in, inputs)
-        return loss
-
-
-# The gradients through the activations, in place, as autograd computes them (aten's own
-# kernels: one pass each). For a 256 x 512 batch, g.mul_(a > 0) took 219 us, this 28 us.
-def _relu_backward(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    return torch.ops.aten.threshold_backward.grad_input(grad, output, 0, grad_input=grad)
-
-
-def _sigmoid_backward(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-    return torch.ops.aten.sigmoid_backward.grad_input(grad, output, grad_input=grad)
-
-
-STEPS = ("manual", "autograd", "compile")
+STEPS = ("autograd", "compile")
 
 
 def train_autoencoder(
@@ -249,7 +179,7 @@ def train_autoencoder(
     seed: int = 0,
     checkpoint: str | os.PathLike | None = None,
     progress: Callable[[int, int, History], None] | None = None,
-    step: str = "manual",
+    step: str = "autograd",
 ) -> History:
     """Train ``model`` to reconstruct ``x_train`` (MSE, Adam), on the model's device.
 
@@ -269,10 +199,9 @@ def train_autoencoder(
         data size and settings, training continues from it.
     progress : callable, optional
         Called as ``progress(epoch, epochs, history)`` after every epoch.
-    step : {"manual", "autograd", "compile"}
-        How a training step computes its gradients: "manual", the hand-written step
-        for models that have one (``linear_stack``), autograd otherwise; "autograd";
-        "compile", autograd through ``torch.compile(model)``.
+    step : {"autograd", "compile"}
+        How a training step runs: plain autograd, or autograd through
+        ``torch.compile(model)`` (no faster here; see ``benchmarks/results/step-*.md``).
 
     Returns
     -------
@@ -310,8 +239,6 @@ def train_autoencoder(
 
     model.train()
     n = len(xt)
-    by_hand = _LinearStackStep(model.linear_stack(), batch_size) \
-        if step == "manual" and hasattr(model, "linear_stack") else None
     forward = torch.compile(model) if step == "compile" else model
     for epoch in range(start, epochs):
         tic = time.perf_counter()
@@ -319,12 +246,9 @@ def train_autoencoder(
         total = torch.zeros((), dtype=torch.float64, device=device)
         for begin in range(0, n, batch_size):
             xb = xt.index_select(0, order[begin : begin + batch_size])
-            if by_hand is not None:
-                loss = by_hand(xb)
-            else:
-                loss = nn.functional.mse_loss(forward(xb), xb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+            loss = nn.functional.mse_loss(forward(xb), xb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
             optimizer.step()
             total.add_(loss.detach(), alpha=len(xb))
         train_loss = float(total) / n
