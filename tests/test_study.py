@@ -104,8 +104,9 @@ def test_quick_preset_is_small():
 
 
 def test_k_auto_picks_the_number_of_well_separated_groups(tmp_path):
-    """``--k auto`` chooses k by the silhouette of the elbow sweep's partitions, without
-    labels: on four well-separated groups of images it picks 4, and the report says so."""
+    """``--k auto`` chooses k by the silhouette of K-Means partitions of the run's features
+    (here raw pixels), without labels: on four well-separated groups of images it picks
+    4, and the report says so."""
     rng = np.random.default_rng(0)
     patterns = np.zeros((4, 12, 12), np.float32)
     for c in range(4):  # a bright quadrant a group
@@ -123,8 +124,9 @@ def test_k_auto_picks_the_number_of_well_separated_groups(tmp_path):
                      "--out", str(out), "--device", "cpu", "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["k"] == 4 and "silhouette" in metrics["k_source"]
-    elbow = metrics["elbow"]
-    assert len(elbow["silhouette"]) == len(elbow["k"]) and elbow["silhouette"][0] is None
-    assert elbow["silhouette_k"] == 4
+    chosen = metrics["k_choice"]
+    assert chosen["representation"] == "raw" and chosen["k"] == list(range(2, 9))
+    assert chosen["best_k"] == 4 and np.argmax(chosen["silhouette"]) == 2
+    assert (out / "figures" / "k_choice.png").exists()
     assert "highest at <b>k = 4</b>" in (out / "report.html").read_text()
     assert metrics["methods"]["kmeans_raw"]["test"]["accuracy"] > 0.95

@@ -265,9 +265,10 @@ def _check_consistency(config: StudyConfig, source: str) -> None:
     if config.elbow.k_min > config.elbow.k_max:
         raise ConfigError(f"{source}: elbow.k_min ({config.elbow.k_min}) is larger than "
                           f"elbow.k_max ({config.elbow.k_max})")
-    if config.clustering.k == 0 and not config.elbow.enabled:
-        raise ConfigError(f"{source}: clustering.k = 0 (use the elbow's knee) needs the "
-                          "elbow sweep enabled")
+    if config.clustering.k == 0 and config.clustering.k_choice == "knee" \
+            and not config.elbow.enabled:
+        raise ConfigError(f"{source}: clustering.k = 0 with k_choice = \"knee\" (use the "
+                          "elbow's knee) needs the elbow sweep enabled")
 
 
 def available_presets() -> list[str]:

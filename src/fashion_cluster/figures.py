@@ -27,6 +27,7 @@ __all__ = [
     "confusion_heatmap",
     "draw_all",
     "elbow_curve",
+    "silhouette_curve",
     "embedding_map",
     "loss_curves",
     "seed_spread",
@@ -96,19 +97,30 @@ def class_samples(images: np.ndarray, class_names: Sequence[str]) -> Figure:
     return fig
 
 
+def silhouette_curve(ks: Sequence[int], silhouette: Sequence[float | None], best_k: int,
+                     representation: str) -> Figure:
+    """Silhouette of the K-Means partition for each k, the highest marked (``--k auto``)."""
+    fig = Figure(figsize=(6.4, 4))
+    ax = fig.subplots()
+    points = [(k, v) for k, v in zip(ks, silhouette, strict=True) if v is not None]
+    ax.plot(*zip(*points, strict=True), "s-", color="#9467bd", ms=4)
+    ax.axvline(best_k, color="#d62728", ls="--", lw=1)
+    ax.annotate(f"highest: k = {best_k}", (best_k, dict(points)[best_k]), xytext=(10, -20),
+                textcoords="offset points", color="#d62728")
+    ax.set_xlabel("number of clusters k")
+    ax.set_ylabel("silhouette (no labels)")
+    ax.set_title(f"Choosing k: K-Means on the {representation} features")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def elbow_curve(ks: Sequence[int], sse: Sequence[float], best_k: int | None,
-                chosen_k: int | None = None,
-                silhouette: Sequence[float | None] | None = None) -> Figure:
-    """SSE of the best run against k, the knee (and the k used, if different) marked;
-    with ``silhouette``, that curve too, on its own axis."""
+                chosen_k: int | None = None) -> Figure:
+    """SSE of the best run against k, the knee (and the k used, if different) marked."""
     fig = Figure(figsize=(6.4, 4))
     ax = fig.subplots()
     ax.plot(ks, sse, "o-", color="#1f77b4", ms=4)
-    if silhouette and any(v is not None for v in silhouette):
-        twin = ax.twinx()
-        points = [(k, s) for k, s in zip(ks, silhouette, strict=True) if s is not None]
-        twin.plot(*zip(*points, strict=True), "s-", color="#9467bd", ms=3)
-        twin.set_ylabel("silhouette (label-free)", color="#9467bd")
     if best_k is not None and best_k in ks:
         y = sse[list(ks).index(best_k)]
         ax.axvline(best_k, color="#d62728", ls="--", lw=1)
@@ -367,9 +379,12 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
 
     if "elbow" in metrics:
         e = metrics["elbow"]
-        _save(elbow_curve(e["k"], e["sse"], e.get("best_k"), metrics.get("k"),
-                          e.get("silhouette")),
+        _save(elbow_curve(e["k"], e["sse"], e.get("best_k"), metrics.get("k")),
               figdir / "elbow.png", written)
+    if metrics.get("k_choice") and metrics["k_choice"].get("best_k"):
+        c = metrics["k_choice"]
+        _save(silhouette_curve(c["k"], c["silhouette"], c["best_k"], c["representation"]),
+              figdir / "k_choice.png", written)
 
     networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}
     for kind, ae in networks.items():

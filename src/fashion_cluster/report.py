@@ -129,7 +129,9 @@ def build_context(out: str | Path) -> dict[str, Any]:
         "title": f"fashion-cluster: {metrics['dataset']['name']}, preset {metrics['preset']}",
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "dataset": metrics["dataset"], "k": metrics.get("k"), "k_source": metrics.get("k_source"),
-        "elbow": elbow, "elbow_figure": fig("elbow"), "samples_figure": fig("samples"),
+        "elbow": elbow, "elbow_figure": fig("elbow"),
+        "k_choice": metrics.get("k_choice"), "k_choice_figure": fig("k_choice"),
+        "samples_figure": fig("samples"),
         "seed_figure": fig("seed_spread"),
         "raw_methods": [m for m in methods if m["representation"] == "raw"],
         "code_methods": [m for m in methods if m["representation"] != "raw"],
@@ -166,9 +168,11 @@ def render_markdown(context: dict[str, Any]) -> str:
     if context["elbow"]:
         lines += [f"Elbow (k = {context['elbow']['k'][0]}..{context['elbow']['k'][-1]}, "
                   f"{context['elbow']['n_init']} initialisations): knee at k = "
-                  f"{context['elbow']['best_k']}"
-                  + (f"; highest silhouette at k = {context['elbow']['silhouette_k']}"
-                     if context["elbow"].get("silhouette_k") else "") + ".", ""]
+                  f"{context['elbow']['best_k']}.", ""]
+    if context["k_choice"]:
+        c = context["k_choice"]
+        lines += [f"k chosen without labels: highest silhouette of K-Means on the "
+                  f"{c['representation']} features at k = {c['best_k']}.", ""]
     lines += ["| method | train acc. | test acc. | test NMI | test ARI | test acc. over seeds "
               "| fit (s) | study (published) |",
               "|---|---|---|---|---|---|---|---|"]

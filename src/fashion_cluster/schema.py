@@ -86,6 +86,7 @@ class RunMetrics:
     timing: dict
     elbow: dict | None = None
     representations: dict[str, RepresentationRecord] | None = None
+    k_choice: dict | None = None  # --k auto: silhouette over k on a representation
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, Any]:

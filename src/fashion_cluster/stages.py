@@ -19,7 +19,7 @@ import numpy as np
 from . import persistence
 from .artifacts import ArtifactError, read_arrays, read_json, write_arrays, write_json
 from .autoencoders import summary
-from .clustering import ElbowResult, elbow_sweep
+from .clustering import SILHOUETTE_SAMPLE, ElbowResult, elbow_sweep
 from .data import stratified_subset
 from .embedding import embed_2d
 from .methods import REPRESENTATIONS, Method, SeedResult
@@ -28,7 +28,7 @@ from .metrics import cluster_sums, internal_scores, score
 if TYPE_CHECKING:
     from .study import Run
 
-__all__ = ["elbow", "maps", "method", "refit", "representation", "run_elbow"]
+__all__ = ["elbow", "k_choice", "maps", "method", "refit", "representation", "run_elbow"]
 
 
 # ------------------------------------------------------------------------ elbow
@@ -37,16 +37,14 @@ __all__ = ["elbow", "maps", "method", "refit", "representation", "run_elbow"]
 def elbow(run: Run) -> dict:
     """K-Means SSE for k = k_min..k_max, and the knee (``elbow.json``)."""
     cfg, x = run.config.elbow, run.data.x_train
-    silhouette = run.config.clustering.k == 0 and run.config.clustering.k_choice == "silhouette"
-    key = run.cache.key(stage="elbow", elbow=dataclasses.asdict(cfg), silhouette=silhouette)
+    key = run.cache.key(stage="elbow", elbow=dataclasses.asdict(cfg))
     path = run.out / "elbow.json"
 
     def compute() -> dict:
         ks = list(range(cfg.k_min, min(cfg.k_max, len(x)) + 1))
         run.log.info(f"elbow sweep: K-Means for k = {ks[0]}..{ks[-1]}, {cfg.n_init} "
                      f"initialisations each, on {len(x):,} images")
-        result = run_elbow(x, ks, cfg.n_init, run.config.seed, run.device, run.log, run.runner,
-                           silhouette)
+        result = run_elbow(x, ks, cfg.n_init, run.config.seed, run.device, run.log, run.runner)
         meta = {**result.to_json(), "key": key}
         write_json(path, meta)
         return meta
@@ -63,6 +61,34 @@ def run_elbow(x: np.ndarray, ks: list[int], n_init: int, seed: int, device, log,
                            progress=lambda done: bar.update(done - bar.n),
                            sweep=runner.elbow if runner is not None else None,
                            silhouette=silhouette)
+
+
+def k_choice(run: Run, kind: str, rep: dict | None) -> dict:
+    """Choose k without labels: K-Means for k = max(2, k_min)..k_max on the training
+    features of representation ``kind`` (rows scaled to unit length for the contrastive
+    CNN, as its K-Means method does), and the k whose partition has the highest
+    silhouette (``k_choice.json``)."""
+    cfg = run.config.elbow
+    x = run.data.x_train if rep is None else rep["train"]
+    if kind == "simclr":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    key = run.cache.key(stage="k_choice", elbow=dataclasses.asdict(cfg),
+                        representation=rep["meta"]["key"] if rep is not None else "raw")
+    path = run.out / "k_choice.json"
+
+    def compute() -> dict:
+        ks = list(range(max(2, cfg.k_min), min(cfg.k_max, len(x) - 1) + 1))
+        run.log.info(f"choosing k: K-Means for k = {ks[0]}..{ks[-1]} on the {kind} features, "
+                     "silhouette of each partition")
+        result = run_elbow(x, ks, cfg.n_init, run.config.seed, run.device, run.log,
+                           run.runner, silhouette=True)
+        meta = {"key": key, "representation": kind, "k": result.k,
+                "silhouette": result.silhouette, "best_k": result.silhouette_k,
+                "sample": SILHOUETTE_SAMPLE, "n_init": cfg.n_init}
+        write_json(path, meta)
+        return meta
+
+    return run.cache.stage("k_choice", path, key, "choice of k", lambda meta: meta, compute)
 
 
 # --------------------------------------------------------------- representation

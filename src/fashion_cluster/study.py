@@ -128,15 +128,21 @@ def fit_all(run: Run) -> dict:
     _check_feasible(run, cfg.clustering.k, methods)
     _write_data_record(run)
     elbow = stages.elbow(run) if cfg.elbow.enabled else None
-    k, k_source = _choose_k(cfg.clustering, elbow)
-    _check_feasible(run, k, methods)
     needed = {m.representation for m in methods}
     reps = {kind: stages.representation(run, kind) for kind in REPRESENTATIONS
             if kind in needed}
+    chosen = None
+    if not cfg.clustering.k and cfg.clustering.k_choice == "silhouette":
+        kind = _deepest(needed)
+        chosen = stages.k_choice(run, kind, reps.get(kind))
+    k, k_source = _choose_k(cfg.clustering, elbow, chosen)
+    _check_feasible(run, k, methods)
     results = {m.name: stages.method(run, m, k, reps.get(m.representation)) for m in methods}
     if len(run.data.x_test) >= 3:
         stages.maps(run, reps, methods)
     metrics = _metrics(run, elbow, k, k_source, reps, methods, results)
+    if chosen is not None:
+        metrics["k_choice"] = {key: v for key, v in chosen.items() if key != "key"}
     metrics["timing"] = {"stages": run.cache.timing, "total_seconds": time.perf_counter() - tic}
     write_json(run.out / "metrics.json", schema.validate(metrics))
     _write_assignments(run, results, metrics)
@@ -154,17 +160,24 @@ def _write_assignments(run: Run, results: dict, metrics: dict) -> None:
         data.class_names, {"train": data.train_labels, "test": data.test_labels})
 
 
-def _choose_k(cfg, elbow: dict | None) -> tuple[int, str]:
+def _deepest(kinds: set[str]) -> str:
+    """The representation ``--k auto`` looks at: the contrastive CNN if the run has one,
+    else the dense, else the convolutional autoencoder, else raw pixels."""
+    return next((k for k in ("simclr", "dense", "conv") if k in kinds), "raw")
+
+
+def _choose_k(cfg, elbow: dict | None, chosen: dict | None) -> tuple[int, str]:
     """The number of clusters and where it came from (``cfg``: the clustering section)."""
     if cfg.k:
         return cfg.k, "config"
-    if cfg.k_choice == "silhouette" and (elbow or {}).get("silhouette_k"):
-        return elbow["silhouette_k"], "highest silhouette of the elbow sweep's partitions"
+    if cfg.k_choice == "silhouette" and (chosen or {}).get("best_k"):
+        return chosen["best_k"], (f"highest silhouette of K-Means on the "
+                                  f"{chosen['representation']} features")
     if cfg.k_choice == "knee" and (elbow or {}).get("best_k"):
         return elbow["best_k"], "knee of the elbow curve"
-    if elbow is None:
+    if elbow is None and cfg.k_choice == "knee":
         return 10, "default (no elbow sweep)"
-    return 10, f"default (the elbow sweep gave no {cfg.k_choice})"
+    return 10, f"default (no {cfg.k_choice} found)"
 
 
 def _check_feasible(run: Run, k: int, methods: list[Method]) -> None:
