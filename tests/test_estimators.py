@@ -164,3 +164,19 @@ def test_umap_gmm_on_real_images_places_new_images_without_refitting(small_real,
     loss = est.autoencoder_.loss_curve_
     assert measured("umap_gmm_loss_ratio", loss[-1] / loss[0]) < 0.7
     assert est.predict_proba(xt).shape == (len(xt), 10)
+
+
+@pytest.mark.parametrize("cls", [fc.AutoencoderKMeans, fc.AutoencoderGMM])
+def test_n_clusters_auto_picks_the_number_of_blobs(cls):
+    """``n_clusters="auto"``: the k in 2..20 whose K-Means partition of the codes has the
+    highest silhouette, chosen without labels; here four well-separated blobs."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (4, 16))
+    x = np.concatenate([rng.normal(c, 1.0, (60, 16)) for c in centres]).astype(np.float32)
+    est = cls("auto", hidden=(16,), code_dim=4, epochs=60, batch_size=16,
+              learning_rate=1e-2, device="cpu", random_state=0).fit(x)
+    assert est.n_clusters_ == 4 and sorted(est.silhouette_) == list(range(2, 21))
+    assert max(est.silhouette_, key=est.silhouette_.get) == 4
+    assert fc.clustering_accuracy(np.repeat(np.arange(4), 60), est.labels_) == 1.0
+    with pytest.raises(ValueError, match="'n_clusters' parameter of .* must be an int"):
+        cls("many").fit(x)

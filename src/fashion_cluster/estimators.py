@@ -9,7 +9,8 @@
 best method). Each is made of a representation from :mod:`fashion_cluster.representations`
 (``autoencoder_`` or ``encoder_``) and a clusterer from :mod:`fashion_cluster.clusterers`
 (``clusterer_``), the same parts the study fits; ``fit`` / ``predict`` / ``fit_predict``,
-``labels_``, and ``save`` / :func:`fashion_cluster.load`.
+``labels_``, and ``save`` / :func:`fashion_cluster.load`. ``n_clusters="auto"`` picks the
+number of clusters without labels (``n_clusters_``).
 
 All follow scikit-learn's conventions: parameters are stored as given in ``__init__``
 and validated in ``fit``; fitted attributes end with ``_``; ``random_state`` makes a fit
@@ -36,6 +37,7 @@ from .clusterers import (
     SCANClusterer,
     UMAPGMMClusterer,
 )
+from .clustering import choose_k
 from .persistence import Saveable
 from .representations import (
     ContrastiveEncoder,
@@ -93,7 +95,7 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
     def _representation(self, seed: int):
         raise NotImplementedError
 
-    def _clusterer(self, seed: int):
+    def _clusterer(self, seed: int, k: int):
         raise NotImplementedError
 
     def fit(self, X, y=None):
@@ -108,21 +110,27 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
         -------
         self
         """
-        n_clusters = check_int(self, "n_clusters")
+        auto = isinstance(self.n_clusters, str) and self.n_clusters == "auto"
+        n_clusters = 2 if auto else check_int(self, "n_clusters")
         self._validate()
         flat, image_shape = flatten_images(X)
         flat = validate_data(self, flat, dtype=np.float32, ensure_min_samples=2)
         if len(flat) < n_clusters:
             raise ValueError(f"n_samples={len(flat)} should be >= n_clusters={n_clusters}.")
         seed = seed_of(self.random_state)
-        representation, clusterer = self._representation(seed), self._clusterer(seed)
+        representation = self._representation(seed)
         representation._validate()  # every parameter is checked before any training
-        clusterer._validate()
+        self._clusterer(seed, n_clusters)._validate()
         # An image stack goes to the representation as such, so that it sees the shape.
         images = flat if image_shape is None else flat.reshape(
             len(flat), image_shape[1], image_shape[2], image_shape[0])
         features = representation.fit(images).transform(images)
-        self._fit_clusterer(representation, clusterer, images, features)
+        if auto:
+            normalize = isinstance(representation, ContrastiveEncoder)
+            n_clusters, self.silhouette_ = choose_k(features, seed, normalize=normalize)
+        self.n_clusters_ = n_clusters
+        self._fit_clusterer(representation, self._clusterer(seed, n_clusters), images,
+                            features)
         self.labels_ = self.clusterer_.labels_
         return self
 
@@ -174,8 +182,8 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
 
 
 class _KMeansOnCodes(TransformerMixin, _Composite):
-    def _clusterer(self, seed: int) -> KMeansClusterer:
-        return KMeansClusterer(self.n_clusters, n_init=check_int(self, "n_init"),
+    def _clusterer(self, seed: int, k: int) -> KMeansClusterer:
+        return KMeansClusterer(k, n_init=check_int(self, "n_init"),
                                device=self.device, random_state=seed)
 
     @property
@@ -198,8 +206,8 @@ class _KMeansOnCodes(TransformerMixin, _Composite):
 
 
 class _GMMOnCodes(_Composite):
-    def _clusterer(self, seed: int) -> GMMClusterer:
-        return GMMClusterer(self.n_clusters, self.covariance_type,
+    def _clusterer(self, seed: int, k: int) -> GMMClusterer:
+        return GMMClusterer(k, self.covariance_type,
                             n_init=check_int(self, "n_init"), device=self.device,
                             random_state=seed)
 
@@ -260,7 +268,9 @@ class AutoencoderKMeans(_DenseCodes, _KMeansOnCodes):
 
     Parameters
     ----------
-    n_clusters : int, default 10
+    n_clusters : int or "auto", default 10
+        "auto": the k in 2..20 whose K-Means partition of the features has the highest
+        silhouette (``n_clusters_``; the curve in ``silhouette_``).
     n_init : int, default 10
         K-Means initialisations (k-means++); the best is kept.
     hidden : sequence of int, default (512, 256, 128)
@@ -296,7 +306,9 @@ class AutoencoderGMM(_DenseCodes, _GMMOnCodes):
 
     Parameters
     ----------
-    n_clusters : int, default 10
+    n_clusters : int or "auto", default 10
+        "auto": the k in 2..20 whose K-Means partition of the features has the highest
+        silhouette (``n_clusters_``; the curve in ``silhouette_``).
         Number of mixture components.
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
     n_init : int, default 1
@@ -340,7 +352,9 @@ class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
 
     Parameters
     ----------
-    n_clusters : int, default 10
+    n_clusters : int or "auto", default 10
+        "auto": the k in 2..20 whose K-Means partition of the features has the highest
+        silhouette (``n_clusters_``; the curve in ``silhouette_``).
     n_components : int or None, default None
         Dimensions of the UMAP embedding; None means ``n_clusters``.
     n_neighbors : int, default 20
@@ -382,8 +396,8 @@ class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _clusterer(self, seed: int) -> UMAPGMMClusterer:
-        return UMAPGMMClusterer(self.n_clusters, self.n_components, self.n_neighbors,
+    def _clusterer(self, seed: int, k: int) -> UMAPGMMClusterer:
+        return UMAPGMMClusterer(k, self.n_components, self.n_neighbors,
                                 self.min_dist, self.covariance_type, self.n_init,
                                 device=self.device, random_state=seed)
 
@@ -397,7 +411,9 @@ class ConvAutoencoderKMeans(_ConvCodes, _KMeansOnCodes):
 
     Parameters
     ----------
-    n_clusters : int, default 10
+    n_clusters : int or "auto", default 10
+        "auto": the k in 2..20 whose K-Means partition of the features has the highest
+        silhouette (``n_clusters_``; the curve in ``silhouette_``).
     n_init : int, default 10
     image_shape : (C, H, W) or None, default None
         See :class:`ConvAutoencoder`.
@@ -424,7 +440,9 @@ class ConvAutoencoderGMM(_ConvCodes, _GMMOnCodes):
 
     Parameters
     ----------
-    n_clusters : int, default 10
+    n_clusters : int or "auto", default 10
+        "auto": the k in 2..20 whose K-Means partition of the features has the highest
+        silhouette (``n_clusters_``; the curve in ``silhouette_``).
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
     n_init : int, default 1
     image_shape : (C, H, W) or None, default None
@@ -456,7 +474,9 @@ class ContrastiveSCAN(_Composite):
 
     Parameters
     ----------
-    n_clusters : int, default 10
+    n_clusters : int or "auto", default 10
+        "auto": the k in 2..20 whose K-Means partition of the features has the highest
+        silhouette (``n_clusters_``; the curve in ``silhouette_``).
     image_shape : (C, H, W) or None, default None
         As :class:`ConvAutoencoder` (any H and W).
     feature_dim : int, default 512
@@ -510,8 +530,8 @@ class ContrastiveSCAN(_Composite):
                                   self.crop_min, device=self.device, random_state=seed,
                                   verbose=self.verbose)
 
-    def _clusterer(self, seed: int) -> SCANClusterer:
-        return SCANClusterer(None, self.n_clusters, self.heads, self.scan_epochs,
+    def _clusterer(self, seed: int, k: int) -> SCANClusterer:
+        return SCANClusterer(None, k, self.heads, self.scan_epochs,
                              self.batch_size, self.neighbours, self.views,
                              self.entropy_weight, random_state=seed)
 
