@@ -42,7 +42,7 @@ test: setup data browser
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 
 # bench_predict.py assigns new images with the paper and best presets' runs.
 results/%/metrics.json:
