@@ -25,7 +25,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import scan
-from .clustering import fit_umap
+from .clustering import fit_umap, unit_rows
 from .devices import resolve_device
 from .gmm import fit_full_gmm
 from .kmeans import assign, kmeans
@@ -89,7 +89,7 @@ class KMeansClusterer(TransformerMixin, _Clusterer):
     def _rows(self, X) -> np.ndarray:
         if not self.normalize:
             return X
-        return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        return unit_rows(X)
 
     def fit(self, X, y=None):
         """Fit on features ``X`` of shape (n_samples, n_features); returns self."""

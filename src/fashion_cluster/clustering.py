@@ -16,7 +16,7 @@ import numpy as np
 from . import kmeans as km
 
 __all__ = ["SILHOUETTE_SAMPLE", "ElbowResult", "choose_k", "elbow_sweep", "find_knee",
-           "fit_umap", "partition_silhouette"]
+           "fit_umap", "partition_silhouette", "unit_rows"]
 
 # Points the silhouette of a partition is computed on (its cost grows with the square).
 SILHOUETTE_SAMPLE = 5000
@@ -115,15 +115,19 @@ def elbow_sweep(
     return result
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (how contrastive features are clustered)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def choose_k(x: np.ndarray, seed: int, ks: Sequence[int] = range(2, 21),
              normalize: bool = False, n_init: int = 3) -> tuple[int, dict[int, float | None]]:
     """The k whose K-Means partition of ``x`` has the highest silhouette, and the
     silhouette of every k tried (``n_clusters="auto"``; ks of at least n_samples are
     skipped). ``normalize``: cluster the rows scaled to unit length."""
     ks = [k for k in ks if 2 <= k < len(x)]
-    if normalize:
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    result = elbow_sweep(x, ks, n_init=n_init, seed=seed, silhouette=True)
+    result = elbow_sweep(unit_rows(x) if normalize else x, ks, n_init=n_init, seed=seed,
+                         silhouette=True)
     return result.silhouette_k or ks[0], dict(zip(result.k, result.silhouette, strict=True))
 
 

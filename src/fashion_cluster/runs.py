@@ -57,13 +57,15 @@ class FittedMethod:
         """Clusters of scaled images ``x`` (n, H*W*C), and the probability of each
         assigned cluster where the clusterer has one (mixtures, SCAN), else None."""
         features = x if self.representation is None else self.representation.transform(x)
-        labels = self.method.predict(self.clusterer, features, x)
         if not hasattr(self.clusterer, "predict_proba"):
-            return labels, None
+            return self.method.predict(self.clusterer, features, x), None
+        # The most probable cluster is the prediction: one pass (UMAP's transform, the
+        # mixture, the SCAN head) gives both.
         if self.method.on_images:
             proba = self.clusterer.predict_proba(x, features=features)
         else:
             proba = self.clusterer.predict_proba(features)
+        labels = proba.argmax(axis=1)
         return labels, proba[np.arange(len(labels)), labels]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import persistence
 from .artifacts import ArtifactError, read_arrays, read_json, write_arrays, write_json
 from .autoencoders import summary
-from .clustering import SILHOUETTE_SAMPLE, ElbowResult, elbow_sweep
+from .clustering import SILHOUETTE_SAMPLE, ElbowResult, elbow_sweep, unit_rows
 from .data import stratified_subset
 from .embedding import embed_2d
 from .methods import REPRESENTATIONS, Method, SeedResult
@@ -71,7 +71,7 @@ def k_choice(run: Run, kind: str, rep: dict | None) -> dict:
     cfg = run.config.elbow
     x = run.data.x_train if rep is None else rep["train"]
     if kind == "simclr":
-        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        x = unit_rows(x)
     key = run.cache.key(stage="k_choice", elbow=dataclasses.asdict(cfg),
                         representation=rep["meta"]["key"] if rep is not None else "raw")
     path = run.out / "k_choice.json"
