@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,16 @@ def test_readme_is_short_and_starts_with_the_two_commands():
     assert lines[3].startswith("make run") and lines[4].startswith("make test")
     linked = set(LINK.findall("\n".join(lines)))
     assert {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")} <= linked
+
+
+def test_the_documentation_site_builds_with_every_public_name(tmp_path):
+    """`make docs`: mkdocs --strict fails on a broken page, nav entry or docstring reference."""
+    import fashion_cluster
+
+    pytest.importorskip("mkdocstrings_handlers.python", reason="the [docs] extra is not installed")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
+                           "--site-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reference = (tmp_path / "reference" / "index.html").read_text()
+    missing = [name for name in fashion_cluster.__all__ if name not in reference]
+    assert not missing, f"API reference lacks {missing}"

@@ -2,7 +2,7 @@
 
 The scikit-learn estimators (representations, clusterers of features, and the two put
 together), ``load`` for a saved estimator, and the scoring helpers are importable from
-here; the study (command ``fashion-cluster``) lives in :mod:`fashion_cluster.study`.
+here; the study (command ``fashion-cluster``) lives in `fashion_cluster.study`.
 
 The names below are imported on first use (PEP 562), so ``import fashion_cluster`` and
 its light submodules (``data``, ``distributed``, ``cli``) do not load torch. That matters

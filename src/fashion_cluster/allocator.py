@@ -11,7 +11,7 @@ with the same losses to the last bit (``benchmarks/bench_allocator.py``,
 ``benchmarks/results/allocator-2026-11-28.md``).
 
 Freed blocks are then reused from the heap, and stay with the process until
-:func:`release_free_memory` hands them back (the study calls it between stages). Only
+`release_free_memory` hands them back (the study calls it between stages). Only
 the command-line tool changes the settings: a library does not change its host
 process's allocator.
 """
@@ -59,7 +59,7 @@ def keep_freed_memory() -> bool:
 def release_free_memory() -> None:
     """Give the memory that malloc holds for no object back to the system.
 
-    With :func:`keep_freed_memory` in effect, freed blocks stay with the process, and
+    With `keep_freed_memory` in effect, freed blocks stay with the process, and
     the holes they leave between blocks still in use add up from one stage of a run to
     the next. Called between stages, this keeps the peak memory that of one stage.
     A no-op where the C library is not glibc.

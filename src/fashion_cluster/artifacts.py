@@ -2,7 +2,7 @@
 
 Every artifact is written to a temporary file in its destination folder, flushed to disk
 and renamed into place, so a run killed at any moment leaves either the old file or the
-new one, never half of one. Readers turn any damaged file into :class:`ArtifactError`,
+new one, never half of one. Readers turn any damaged file into `ArtifactError`,
 naming the file, so the caller can recompute instead of crashing.
 
 Formats: JSON for metadata and scores, ``.npz`` (``allow_pickle=False``) for arrays,
@@ -105,7 +105,7 @@ def write_json(path: str | os.PathLike, data: Mapping[str, Any]) -> None:
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a JSON object; a missing or damaged file raises :class:`ArtifactError`."""
+    """Read a JSON object; a missing or damaged file raises `ArtifactError`."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())

@@ -1,12 +1,12 @@
 """The study's two autoencoders, their summaries, encoding, and safe saving / loading.
 
 Both models take flattened images ``(N, C*H*W)`` scaled to [0, 1] and give back the same
-shape, so one training loop (:mod:`fashion_cluster.training`) serves both. Layers are
+shape, so one training loop (`fashion_cluster.training`) serves both. Layers are
 initialised as Keras does (Glorot-uniform weights, zero biases), since the study used
 Keras.
 
-The scikit-learn transformers of :mod:`fashion_cluster.representations` hold these
-networks and save them (:mod:`fashion_cluster.persistence`).
+The scikit-learn transformers of `fashion_cluster.representations` hold these
+networks and save them (`fashion_cluster.persistence`).
 """
 
 from __future__ import annotations

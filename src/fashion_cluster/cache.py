@@ -2,7 +2,7 @@
 
 Every stage of a run saves its result in the output folder with a JSON record holding a
 key: a hash of what the result depends on (the data's fingerprint, the stage's settings,
-the seed, the device type and :data:`STAGE_VERSION`). A later run reuses the result only
+the seed, the device type and `STAGE_VERSION`). A later run reuses the result only
 when the record's key equals its own and the files load cleanly; otherwise it says why
 and computes the stage again.
 """
@@ -35,7 +35,7 @@ class StageCache:
         The run's output folder.
     base : dict
         What every stage depends on (data fingerprint, seed, device type); hashed into
-        every key together with the stage's own settings and :data:`STAGE_VERSION`.
+        every key together with the stage's own settings and `STAGE_VERSION`.
     log : Reporter
     """
 
@@ -54,7 +54,7 @@ class StageCache:
         """``load(record)`` when ``record`` holds ``key`` and loads cleanly, else
         ``compute()`` (which writes the record); timed under ``name`` either way.
 
-        ``load`` raises :class:`ArtifactError` for a damaged file, which is reported
+        ``load`` raises `ArtifactError` for a damaged file, which is reported
         and recomputed; ``what`` names the stage in those messages.
         """
         tic = time.perf_counter()

@@ -16,7 +16,7 @@
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
 sweeps on a Dask cluster.
 
-Messages go to stderr through :mod:`logging` (``-v`` adds debug lines, ``-q`` leaves only
+Messages go to stderr through `logging` (``-v`` adds debug lines, ``-q`` leaves only
 warnings and errors, and no progress bars); results go to stdout.
 
 Exit status: 0 success; 1 an unexpected error (one line, and the traceback with

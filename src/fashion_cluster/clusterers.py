@@ -2,14 +2,14 @@
 
     labels = GMMClusterer(n_clusters=10, random_state=0).fit(codes).predict(new_codes)
 
-:class:`KMeansClusterer` (K-Means, optionally on unit-length rows),
-:class:`GMMClusterer` (a Gaussian mixture), :class:`UMAPGMMClusterer` (UMAP, then a
-Gaussian mixture: the N2D recipe) and :class:`SCANClusterer` (SCAN heads on the features
-of a :class:`~fashion_cluster.representations.ContrastiveEncoder`, which it holds).
+`KMeansClusterer` (K-Means, optionally on unit-length rows),
+`GMMClusterer` (a Gaussian mixture), `UMAPGMMClusterer` (UMAP, then a
+Gaussian mixture: the N2D recipe) and `SCANClusterer` (SCAN heads on the features
+of a `fashion_cluster.representations.ContrastiveEncoder`, which it holds).
 Each is fitted on a representation's features, ``fit`` / ``predict`` / ``fit_predict``,
 with ``labels_`` and ``info_`` (JSON-ready facts about the fit: SSE, likelihood,
-convergence, losses) and ``save`` (:mod:`fashion_cluster.persistence`). The study and
-the composite estimators of :mod:`fashion_cluster.estimators` are made of these.
+convergence, losses) and ``save`` (`fashion_cluster.persistence`). The study and
+the composite estimators of `fashion_cluster.estimators` are made of these.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class _Clusterer(Saveable, ClusterMixin, BaseEstimator):
 
 
 class KMeansClusterer(TransformerMixin, _Clusterer):
-    """K-Means, the best of ``n_init`` k-means++ runs (:mod:`~fashion_cluster.kmeans`).
+    """K-Means, the best of ``n_init`` k-means++ runs (`fashion_cluster.kmeans`).
 
     Parameters
     ----------
@@ -127,7 +127,7 @@ class KMeansClusterer(TransformerMixin, _Clusterer):
 class GMMClusterer(_Clusterer):
     """A Gaussian mixture; non-convergence is recorded in ``info_``, not hidden.
 
-    Full covariances are fitted by :func:`fashion_cluster.gmm.fit_full_gmm` (scikit-learn's
+    Full covariances are fitted by `fashion_cluster.gmm.fit_full_gmm` (scikit-learn's
     EM, several times faster, on ``device``); the other types by scikit-learn's
     ``GaussianMixture``. Either way ``gmm_`` is a fitted ``GaussianMixture``.
 
@@ -359,7 +359,7 @@ class UMAPGMMClusterer(_Clusterer):
 
 
 class SCANClusterer(_Clusterer):
-    """SCAN heads on the features of a contrastive encoder (:mod:`fashion_cluster.scan`).
+    """SCAN heads on the features of a contrastive encoder (`fashion_cluster.scan`).
 
     Fitted on images: the encoder gives their features and the features of ``views``
     augmented copies; ``heads`` softmax heads learn that an image

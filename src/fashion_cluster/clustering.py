@@ -1,7 +1,7 @@
 """The elbow sweep (K-Means SSE over k, and its knee) and UMAP on exact neighbours.
 
 Both take plain arrays (raw pixels or features) and return plain results. The fitted
-clusterers themselves are the estimators of :mod:`fashion_cluster.clusterers`.
+clusterers themselves are the estimators of `fashion_cluster.clusterers`.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def elbow_sweep(
     """K-Means for every k in ``ks`` (best of ``n_init``), and the knee of the curve.
 
     With ``silhouette``, also the silhouette of each k's partition (on a random sample of
-    :data:`SILHOUETTE_SAMPLE` points) and the k where it is highest: a label-free way to
+    `SILHOUETTE_SAMPLE` points) and the k where it is highest: a label-free way to
     choose k that, unlike the knee, looks at how well separated the clusters are.
 
     Parameters
@@ -93,10 +93,10 @@ def elbow_sweep(
     x : ndarray of shape (n_samples, n_features), float32
     ks : sequence of int
     progress : callable, optional
-        Passed to :func:`fashion_cluster.kmeans.kmeans_sweep`.
+        Passed to `fashion_cluster.kmeans.kmeans_sweep`.
     sweep : callable, optional
-        Replaces :func:`fashion_cluster.kmeans.kmeans_sweep` (same signature), e.g. to run
-        it on a cluster (:meth:`fashion_cluster.distributed.DaskRunner.elbow`).
+        Replaces `fashion_cluster.kmeans.kmeans_sweep` (same signature), e.g. to run
+        it on a cluster (`fashion_cluster.distributed.DaskRunner.elbow`).
     """
     tic = time.perf_counter()
     runs = (sweep or km.kmeans_sweep)(x, ks, n_init=n_init, seed=seed, device=device,
@@ -133,7 +133,7 @@ def choose_k(x: np.ndarray, seed: int, ks: Sequence[int] = range(2, 21),
 
 def partition_silhouette(x: np.ndarray, centroids: np.ndarray, seed: int) -> float | None:
     """Silhouette of the nearest-centroid partition of ``x`` (None for one cluster), on
-    a random sample of :data:`SILHOUETTE_SAMPLE` points."""
+    a random sample of `SILHOUETTE_SAMPLE` points."""
     from sklearn.metrics import silhouette_score
 
     labels, _ = km.assign(x, centroids)

@@ -27,7 +27,7 @@ class ConfigError(FashionClusterError, ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which images (see :func:`fashion_cluster.datasets.load_dataset`).
+    """Which images (see `fashion_cluster.datasets.load_dataset`).
 
     ``n_train`` / ``n_test`` = 0 means the whole split; ``image_size`` = () keeps the
     images' own size; ``channels`` = 0 decides from the images.
@@ -66,7 +66,7 @@ class ClusteringConfig:
 @dataclass(frozen=True)
 class AutoencoderConfig:
     """``step``: how a training step runs ("autograd" or
-    "compile"; see :func:`fashion_cluster.training.train_autoencoder`)."""
+    "compile"; see `fashion_cluster.training.train_autoencoder`)."""
 
     epochs: int = 100
     batch_size: int = 256
@@ -235,7 +235,7 @@ def _build(cls: type, values: dict[str, Any], source: str, section: str) -> Any:
 
 
 def from_dict(data: dict[str, Any], source: str = "<dict>") -> StudyConfig:
-    """Build and validate a :class:`StudyConfig` from nested plain data."""
+    """Build and validate a `StudyConfig` from nested plain data."""
     top_defaults = StudyConfig()
     top_keys = {"name", "description", "seed", "methods"}
     unknown = sorted(set(data) - top_keys - set(_SECTIONS))

@@ -275,7 +275,7 @@ def download(
     Parameters
     ----------
     stem : str
-        One of the keys of :data:`FILES`.
+        One of the keys of `FILES`.
     dest_dir : path
         Folder to place the file in; created if missing.
     mirror : str, optional

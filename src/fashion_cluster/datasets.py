@@ -1,8 +1,8 @@
 """Image sets a study can run on: Fashion-MNIST, any IDX pair, ``.npz`` files, image folders.
 
-One loader, :func:`load_dataset`, takes a *spec* and returns an :class:`ImageSet`:
+One loader, `load_dataset`, takes a *spec* and returns an `ImageSet`:
 
-- ``"fashion-mnist"`` (default): the verified Fashion-MNIST files (:mod:`.data`).
+- ``"fashion-mnist"`` (default): the verified Fashion-MNIST files (`.data`).
 - a folder holding one IDX pair per split, named as MNIST's (``train-images-idx3-ubyte``,
   ``train-labels-idx1-ubyte``, ``t10k-...`` or ``test-...``, gzip or not): MNIST, KMNIST,
   EMNIST or your own files. Without test files, a test split is held out.
@@ -140,7 +140,7 @@ def load_dataset(spec: str | os.PathLike | None = None, *, root: str | os.PathLi
     spec : str or path, optional
         ``"fashion-mnist"`` (default), an IDX folder, an ``.npz`` file or an image folder.
     root : path, optional
-        Fashion-MNIST only: the folder of its files (see :func:`load_fashion_mnist`).
+        Fashion-MNIST only: the folder of its files (see `load_fashion_mnist`).
     image_size : (height, width), optional
         Image folders: size every image is resized to (needed when sizes differ).
     channels : {1, 3}, optional
@@ -375,7 +375,7 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
                 ) -> tuple[np.ndarray, Sequence[str | int]]:
     """Every image of a source, in its own order, with a name for each (for ``predict``).
 
-    ``spec`` is anything :func:`load_dataset` takes (every split, training first, no
+    ``spec`` is anything `load_dataset` takes (every split, training first, no
     hold-out), a single image file, or an ``.npy`` array of shape (N, H, W[, C]), which
     is memory-mapped. Names are file paths relative to an image folder, the file name of
     a single image, ``split/index``, or the index alone for one-array sources (then a
@@ -426,7 +426,7 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
 
 
 def _check_shape(images: np.ndarray, where: str) -> np.ndarray:
-    """Like :func:`_check_images` without reading the values (a memory-mapped array)."""
+    """Like `_check_images` without reading the values (a memory-mapped array)."""
     if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] not in (1, 3)):
         raise DatasetError(f"{where}: expected images of shape (N, H, W) or (N, H, W, C) with "
                            f"C = 1 or 3, got {images.shape}")

@@ -7,7 +7,7 @@ What is distributed:
 
 - the **elbow sweep**: one task per k (a k's initialisations run together, as they do
   locally); the result for a k does not depend on the other k of its task
-  (:func:`fashion_cluster.kmeans.kmeans_sweep`), so the sweep gives the same numbers;
+  (`fashion_cluster.kmeans.kmeans_sweep`), so the sweep gives the same numbers;
 - the **seed sweeps** of every method: one task per seed;
 - **raw-pixel K-Means on a chunked on-disk array** (zarr): dask-ml's k-means|| seeds it,
   then every Lloyd iteration is one pass in which each task reads one chunk and returns
@@ -60,7 +60,7 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
         Start a ``LocalCluster`` of this many single-threaded worker processes on
         127.0.0.1 instead.
     timeout : float
-        Seconds to wait for the scheduler before giving up with :class:`ClusterError`.
+        Seconds to wait for the scheduler before giving up with `ClusterError`.
     memory_limit : str, optional
         Memory limit of each local worker (e.g. ``"500MB"``).
     """
@@ -129,7 +129,7 @@ def _seed_task(method_name: str, section, k: int, device: str, arrays: dict, enc
                seed: int, threads: int):
     """Fit one method with one seed; the arrays come separately (scattered once).
 
-    Returns a :class:`fashion_cluster.methods.SeedResult`.
+    Returns a `fashion_cluster.methods.SeedResult`.
     """
     from .methods import METHODS
     from .stages import refit
@@ -171,7 +171,7 @@ class DaskRunner:
 
     def elbow(self, x: np.ndarray, ks: Sequence[int], n_init: int = 10, seed: int = 0,
               device: str = "cpu", progress=None, **options) -> dict:
-        """:func:`fashion_cluster.kmeans.kmeans_sweep` with one task per k (on CPU)."""
+        """`fashion_cluster.kmeans.kmeans_sweep` with one task per k (on CPU)."""
         from dask.distributed import as_completed
 
         shared = self.client.scatter(x, broadcast=True)
@@ -186,7 +186,7 @@ class DaskRunner:
     def seeds(self, method_name: str, section, k: int, device: str, features: tuple,
               images: tuple, encoder, seeds: Sequence[int]) -> list:
         """Fit ``method_name`` once per seed, one task per seed (see
-        :func:`fashion_cluster.stages.refit` for the arguments)."""
+        `fashion_cluster.stages.refit` for the arguments)."""
         if not seeds:
             return []
         arrays = self.client.scatter({"features": features, "images": images},
@@ -221,7 +221,7 @@ def fit_kmeans_out_of_core(client, path: str | Path, k: int, seed: int = 0,
     The array (N, pixels) of uint8 or float is scaled to [0, 1] chunk by chunk on the
     workers (uint8 by 1/255, as the study). Initialisation is dask-ml's k-means||; each
     Lloyd iteration is then one pass in which a task reads a chunk, assigns its rows and
-    returns only per-cluster sums, counts and its sum of squares (:func:`_chunk_stats`).
+    returns only per-cluster sums, counts and its sum of squares (`_chunk_stats`).
 
     Why not dask-ml's own Lloyd loop: its iteration uses each chunk in two tasks (the
     distances, then the new centres), so a worker keeps chunks alive between them. On

@@ -3,24 +3,24 @@
     from fashion_cluster import AutoencoderGMM
     labels = AutoencoderGMM(n_clusters=10, random_state=0).fit_predict(images)
 
-:class:`AutoencoderKMeans`, :class:`AutoencoderGMM` (the study's two deep methods),
-:class:`AutoencoderUMAPGMM` (N2D), :class:`ConvAutoencoderKMeans`,
-:class:`ConvAutoencoderGMM` and :class:`ContrastiveSCAN` (a contrastive CNN + SCAN, the
-best method). Each is made of a representation from :mod:`fashion_cluster.representations`
-(``autoencoder_`` or ``encoder_``) and a clusterer from :mod:`fashion_cluster.clusterers`
+`AutoencoderKMeans`, `AutoencoderGMM` (the study's two deep methods),
+`AutoencoderUMAPGMM` (N2D), `ConvAutoencoderKMeans`,
+`ConvAutoencoderGMM` and `ContrastiveSCAN` (a contrastive CNN + SCAN, the
+best method). Each is made of a representation from `fashion_cluster.representations`
+(``autoencoder_`` or ``encoder_``) and a clusterer from `fashion_cluster.clusterers`
 (``clusterer_``), the same parts the study fits; ``fit`` / ``predict`` / ``fit_predict``,
-``labels_``, and ``save`` / :func:`fashion_cluster.load`. ``n_clusters="auto"`` picks the
+``labels_``, and ``save`` / `fashion_cluster.load`. ``n_clusters="auto"`` picks the
 number of clusters without labels (``n_clusters_``).
 
 All follow scikit-learn's conventions: parameters are stored as given in ``__init__``
 and validated in ``fit``; fitted attributes end with ``_``; ``random_state`` makes a fit
 reproducible (same seed, same CPU: same labels); ``n_features_in_`` is checked on every
 later call. Defaults are the study's; the input dimension is taken from the data. Input
-is described in :mod:`fashion_cluster.representations`.
+is described in `fashion_cluster.representations`.
 
 All of them pass scikit-learn's ``check_estimator`` (``tests/test_estimators.py`` runs it
 with small networks), with the expected failures listed, with their reasons, in
-:data:`EXPECTED_FAILED_CHECKS`. Sparse input is refused with a ``TypeError`` (dense images
+`EXPECTED_FAILED_CHECKS`. Sparse input is refused with a ``TypeError`` (dense images
 only), as scikit-learn's own dense-only estimators do.
 """
 
@@ -235,7 +235,7 @@ class _GMMOnCodes(_Composite):
 
 
 class _DenseCodes:
-    """Clusterers of the codes of a :class:`DenseAutoencoder` built from their parameters."""
+    """Clusterers of the codes of a `DenseAutoencoder` built from their parameters."""
 
     def _representation(self, seed: int) -> DenseAutoencoder:
         return DenseAutoencoder(self.hidden, self.code_dim, self.epochs, self.batch_size,
@@ -244,7 +244,7 @@ class _DenseCodes:
 
 
 class _ConvCodes:
-    """Clusterers of the codes of a :class:`ConvAutoencoder` built from their parameters."""
+    """Clusterers of the codes of a `ConvAutoencoder` built from their parameters."""
 
     def _representation(self, seed: int) -> ConvAutoencoder:
         return ConvAutoencoder(self.image_shape, self.filters, self.epochs, self.batch_size,
@@ -252,17 +252,22 @@ class _ConvCodes:
                                verbose=self.verbose)
 
 
-_SHARED_DOC = """
-    epochs : int, default 100
+_TRAINING_DOC = """epochs : int, default 100
     batch_size : int, default 256
     learning_rate : float, default 1e-3
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
         Seeds the autoencoder (weights, batch order) and the clustering.
-    verbose : bool, default False
-"""
+    verbose : bool, default False"""
 
 
+def _document_training(cls: type) -> type:
+    """Write the training parameters every autoencoder composite shares into its docstring."""
+    cls.__doc__ = cls.__doc__.replace("{training}", _TRAINING_DOC)
+    return cls
+
+
+@_document_training
 class AutoencoderKMeans(_DenseCodes, _KMeansOnCodes):
     """Dense autoencoder, then K-Means on its codes (the study's "AE + K-Means").
 
@@ -275,7 +280,8 @@ class AutoencoderKMeans(_DenseCodes, _KMeansOnCodes):
         K-Means initialisations (k-means++); the best is kept.
     hidden : sequence of int, default (512, 256, 128)
     code_dim : int, default 49
-    """ + _SHARED_DOC + """
+    {training}
+
     Attributes
     ----------
     autoencoder_ : DenseAutoencoder
@@ -301,6 +307,7 @@ class AutoencoderKMeans(_DenseCodes, _KMeansOnCodes):
         self.verbose = verbose
 
 
+@_document_training
 class AutoencoderGMM(_DenseCodes, _GMMOnCodes):
     """Dense autoencoder, then a Gaussian mixture on its codes (the study's "AE + GMM").
 
@@ -309,13 +316,13 @@ class AutoencoderGMM(_DenseCodes, _GMMOnCodes):
     n_clusters : int or "auto", default 10
         "auto": the k in 2..20 whose K-Means partition of the features has the highest
         silhouette (``n_clusters_``; the curve in ``silhouette_``).
-        Number of mixture components.
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
     n_init : int, default 1
         EM initialisations (scikit-learn's GaussianMixture default).
     hidden : sequence of int, default (512, 256, 128)
     code_dim : int, default 49
-    """ + _SHARED_DOC + """
+    {training}
+
     Attributes
     ----------
     autoencoder_ : DenseAutoencoder
@@ -342,6 +349,7 @@ class AutoencoderGMM(_DenseCodes, _GMMOnCodes):
         self.verbose = verbose
 
 
+@_document_training
 class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
     """N2D: dense autoencoder, UMAP of its codes, then a Gaussian mixture.
 
@@ -364,7 +372,8 @@ class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
     n_init : int, default 1
     hidden : sequence of int, default (512, 256, 128)
     code_dim : int, default 49
-    """ + _SHARED_DOC + """
+    {training}
+
     Attributes
     ----------
     autoencoder_ : DenseAutoencoder
@@ -406,6 +415,7 @@ class AutoencoderUMAPGMM(_DenseCodes, _GMMOnCodes):
         return self.clusterer_.umap_
 
 
+@_document_training
 class ConvAutoencoderKMeans(_ConvCodes, _KMeansOnCodes):
     """Convolutional autoencoder, then K-Means on its codes (H/4 x W/4 per image).
 
@@ -416,9 +426,10 @@ class ConvAutoencoderKMeans(_ConvCodes, _KMeansOnCodes):
         silhouette (``n_clusters_``; the curve in ``silhouette_``).
     n_init : int, default 10
     image_shape : (C, H, W) or None, default None
-        See :class:`ConvAutoencoder`.
+        See `ConvAutoencoder`.
     filters : (int, int), default (64, 32)
-    """ + _SHARED_DOC
+    {training}
+    """
 
     def __init__(self, n_clusters=10, n_init=10, image_shape=None, filters=(64, 32),
                  epochs=100, batch_size=256, learning_rate=1e-3, device="auto",
@@ -435,6 +446,7 @@ class ConvAutoencoderKMeans(_ConvCodes, _KMeansOnCodes):
         self.verbose = verbose
 
 
+@_document_training
 class ConvAutoencoderGMM(_ConvCodes, _GMMOnCodes):
     """Convolutional autoencoder, then a Gaussian mixture on its codes.
 
@@ -447,7 +459,8 @@ class ConvAutoencoderGMM(_ConvCodes, _GMMOnCodes):
     n_init : int, default 1
     image_shape : (C, H, W) or None, default None
     filters : (int, int), default (64, 32)
-    """ + _SHARED_DOC
+    {training}
+    """
 
     def __init__(self, n_clusters=10, covariance_type="full", n_init=1, image_shape=None,
                  filters=(64, 32), epochs=100, batch_size=256, learning_rate=1e-3,
@@ -468,8 +481,8 @@ class ConvAutoencoderGMM(_ConvCodes, _GMMOnCodes):
 class ContrastiveSCAN(_Composite):
     """The best method: a small CNN trained contrastively (SimCLR), then SCAN on its features.
 
-    See :class:`~fashion_cluster.representations.ContrastiveEncoder` and
-    :class:`~fashion_cluster.clusterers.SCANClusterer`; the defaults are the ``best``
+    See `fashion_cluster.representations.ContrastiveEncoder` and
+    `fashion_cluster.clusterers.SCANClusterer`; the defaults are the ``best``
     preset's.
 
     Parameters
@@ -478,7 +491,7 @@ class ContrastiveSCAN(_Composite):
         "auto": the k in 2..20 whose K-Means partition of the features has the highest
         silhouette (``n_clusters_``; the curve in ``silhouette_``).
     image_shape : (C, H, W) or None, default None
-        As :class:`ConvAutoencoder` (any H and W).
+        As `ConvAutoencoder` (any H and W).
     feature_dim : int, default 512
     epochs : int, default 8
         Contrastive training epochs.

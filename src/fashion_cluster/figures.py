@@ -1,6 +1,6 @@
 """Figures of the study: one function a figure, each returning a matplotlib ``Figure``.
 
-The functions take plain arrays; :func:`draw_all` reads a run's saved results
+The functions take plain arrays; `draw_all` reads a run's saved results
 (``metrics.json`` and the ``.npz`` artifacts) and writes every figure to
 ``figures/*.png``, so figures can be redrawn without retraining anything. Figures are
 built with ``matplotlib.figure.Figure`` directly (no pyplot), which keeps no global state.

@@ -342,7 +342,7 @@ def kmeans_sweep(
 
     Returns
     -------
-    dict mapping k to :class:`KMeansRun`
+    dict mapping k to `KMeansRun`
     """
     ks = _check_ks(ks)
     if isinstance(n_init, bool) or not isinstance(n_init, int | np.integer) or n_init < 1:
@@ -421,7 +421,7 @@ def kmeans(
     device: str | torch.device = "cpu",
     **options,
 ) -> KMeansRun:
-    """Fit K-Means with ``k`` clusters, best of ``n_init`` runs. See :func:`kmeans_sweep`."""
+    """Fit K-Means with ``k`` clusters, best of ``n_init`` runs. See `kmeans_sweep`."""
     return kmeans_sweep(x, [k], n_init, seed, device, **options)[k]
 
 

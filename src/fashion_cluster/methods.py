@@ -3,8 +3,8 @@
 A method clusters one *representation* of the images: ``raw`` (scaled pixels), ``dense``
 (the dense autoencoder's code), ``conv`` (the convolutional autoencoder's code) or
 ``simclr`` (the features of a contrastively trained CNN). Representations are the
-transformers of :mod:`fashion_cluster.representations`, clusterers those of
-:mod:`fashion_cluster.clusterers`; each is built here from its own section of the preset.
+transformers of `fashion_cluster.representations`, clusterers those of
+`fashion_cluster.clusterers`; each is built here from its own section of the preset.
 Adding a method is adding an entry here; the study, ``metrics.json``, the figures and
 the report pick it up by name.
 
@@ -32,7 +32,7 @@ class Representation:
     Attributes
     ----------
     kind : {"dense", "conv", "simclr"}
-        Key of ``representation`` in :class:`Method` and in ``metrics.json``.
+        Key of ``representation`` in `Method` and in ``metrics.json``.
     title : str
         Human name, lower case (``Title`` capitalises it).
     artifact : str

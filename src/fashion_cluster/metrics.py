@@ -2,7 +2,7 @@
 
 Clusters are anonymous, so a cluster's number means nothing until it is matched to a
 class. The matching is one-to-one and maximises the number of correctly clustered items
-(the Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`). With more
+(the Hungarian algorithm, `scipy.optimize.linear_sum_assignment`). With more
 clusters than classes, the clusters left unmatched count as wrong for every item in
 them; with fewer, the classes left unmatched are wholly wrong. This is the "clustering
 accuracy" of the deep-clustering literature (DEC, IDEC, N2D).

@@ -28,7 +28,7 @@ FORMAT = "fashion-cluster estimator 1"
 
 
 class Saveable:
-    """Mixin: ``save(path)``, and the state that :func:`load` restores.
+    """Mixin: ``save(path)``, and the state that `load` restores.
 
     By default the state is every public fitted attribute (a name ending in ``_``) that
     is an array, a JSON value or another saveable estimator; estimators holding other

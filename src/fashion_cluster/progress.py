@@ -1,6 +1,6 @@
 """What a long run tells its user: log messages and tqdm progress bars.
 
-A :class:`Reporter` is passed to the code that does long work. Its messages go to the
+A `Reporter` is passed to the code that does long work. Its messages go to the
 ``fashion_cluster`` logger (the command line shows INFO and above on stderr, DEBUG with
 ``-v``, WARNING only with ``-q``; a program that uses the library decides for itself);
 its progress bars go to stderr unless ``quiet``.

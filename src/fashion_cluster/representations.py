@@ -2,10 +2,10 @@
 
     codes = DenseAutoencoder(epochs=20, random_state=0).fit_transform(images)
 
-:class:`DenseAutoencoder`, :class:`ConvAutoencoder` (``fit`` / ``transform`` /
-``inverse_transform``) and :class:`ContrastiveEncoder` (a small CNN trained with SimCLR;
+`DenseAutoencoder`, `ConvAutoencoder` (``fit`` / ``transform`` /
+``inverse_transform``) and `ContrastiveEncoder` (a small CNN trained with SimCLR;
 ``fit`` / ``transform``). The study trains its representations through these classes,
-and the clusterers of :mod:`fashion_cluster.estimators` are built on them.
+and the clusterers of `fashion_cluster.estimators` are built on them.
 
 Input: an array of shape (n_samples, n_features), or an image stack (n_samples, H, W) or
 (n_samples, H, W, C), which is flattened pixel by pixel. Values are mapped to [0, 1] with
@@ -258,7 +258,7 @@ class DenseAutoencoder(_Autoencoder):
     learning_rate : float, default 1e-3
     step : {"autograd", "compile"}, default "autograd"
         How a training step computes gradients
-        (:func:`~fashion_cluster.training.train_autoencoder`).
+        (`fashion_cluster.training.train_autoencoder`).
     value_range : (low, high) or None, default None
         Input values mapped to [0, 1]; None: the minimum and maximum seen in ``fit``.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
@@ -322,7 +322,7 @@ class ConvAutoencoder(_Autoencoder):
         smallest s x s image with s a multiple of 4, zero-padded.
     filters : (int, int), default (64, 32)
     epochs, batch_size, learning_rate, step, value_range, device, random_state, verbose
-        As :class:`DenseAutoencoder`.
+        As `DenseAutoencoder`.
 
     Attributes
     ----------
@@ -365,7 +365,7 @@ class ContrastiveEncoder(_Network):
     Parameters
     ----------
     image_shape : (C, H, W) or None, default None
-        As :class:`ConvAutoencoder` (any H and W).
+        As `ConvAutoencoder` (any H and W).
     feature_dim : int, default 512
     epochs : int, default 8
     batch_size : int, default 512
@@ -375,7 +375,7 @@ class ContrastiveEncoder(_Network):
     crop_min : float, default 0.4
         Smallest crop, as a fraction of the image's area.
     value_range, device, random_state, verbose
-        As :class:`DenseAutoencoder`.
+        As `DenseAutoencoder`.
 
     Attributes
     ----------

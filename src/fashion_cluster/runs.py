@@ -6,7 +6,7 @@
 
 Every method of a run is a fitted representation (``models/<name>.safetensors``, none for
 raw pixels) and a fitted clusterer (``methods/<method>.safetensors``), both loaded with
-:func:`fashion_cluster.load`; nothing is refitted. :meth:`RunResult.scale` turns new
+`fashion_cluster.load`; nothing is refitted. `RunResult.scale` turns new
 images into the run's input (same size, channels and value range, or an error saying
 what differs), so that the run's own images get the clusters the run gave them.
 """
@@ -71,7 +71,7 @@ class FittedMethod:
 
 @dataclass
 class RunResult:
-    """A finished run (see :func:`load_run`).
+    """A finished run (see `load_run`).
 
     Attributes
     ----------
@@ -106,7 +106,7 @@ class RunResult:
         return max(self.methods, key=silhouette)
 
     def method(self, name: str | None = None) -> FittedMethod:
-        """A fitted method of the run (default: :meth:`best_method`), loaded once."""
+        """A fitted method of the run (default: `best_method`), loaded once."""
         name = name or self.best_method()
         if name not in self.metrics["methods"]:
             raise ArtifactError(f"{self.path}: the run has no method {name!r} (it has "

@@ -118,12 +118,12 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
 
 def logits(features: torch.Tensor, head: dict) -> torch.Tensor:
     """Cluster scores (N, k) of each row of ``features`` (N, d) by a head from
-    :func:`train_heads`; softmax gives the cluster probabilities."""
+    `train_heads`; softmax gives the cluster probabilities."""
     with torch.no_grad():
         x = (features - head["mean"]) / head["std"]
         return torch.addmm(head["bias"], x, head["weight"].T)
 
 
 def assign(features: torch.Tensor, head: dict) -> torch.Tensor:
-    """Cluster of each row of ``features`` (N, d) by a head from :func:`train_heads`."""
+    """Cluster of each row of ``features`` (N, d) by a head from `train_heads`."""
     return logits(features, head).argmax(dim=1)

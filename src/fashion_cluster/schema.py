@@ -1,7 +1,7 @@
 """The schema of ``metrics.json``, as dataclasses: what a run writes and its readers expect.
 
-The study checks its ``metrics.json`` against :class:`RunMetrics` before writing it; the
-figures, the report and the command line read it with :func:`read_metrics`, which checks
+The study checks its ``metrics.json`` against `RunMetrics` before writing it; the
+figures, the report and the command line read it with `read_metrics`, which checks
 it again and names the file and the key that is missing or of the wrong type. A field
 listed here is always present (``None`` where it does not apply); runs may add keys
 (new keys are allowed everywhere, renaming one breaks the contract).
@@ -90,7 +90,7 @@ class RunMetrics:
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
-    """``metrics.json`` read and checked against :class:`RunMetrics`.
+    """``metrics.json`` read and checked against `RunMetrics`.
 
     Raises
     ------
@@ -102,7 +102,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def validate(data: dict[str, Any], source: str = "metrics.json") -> dict[str, Any]:
-    """``data`` itself, after checking it against :class:`RunMetrics`."""
+    """``data`` itself, after checking it against `RunMetrics`."""
     _check(RunMetrics, data, source, "")
     return data
 

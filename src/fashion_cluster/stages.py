@@ -1,7 +1,7 @@
 """The stages of a run, one function each: elbow sweep, representation, method, 2-D maps.
 
-Every stage takes the :class:`~fashion_cluster.study.Run` it belongs to, reuses its saved
-result through the run's :class:`~fashion_cluster.cache.StageCache` or computes and saves
+Every stage takes the `fashion_cluster.study.Run` it belongs to, reuses its saved
+result through the run's `fashion_cluster.cache.StageCache` or computes and saves
 it, and returns what the next stages need. The fitted estimators are saved with their
 own ``save`` (safetensors and JSON: nothing is pickled), next to the arrays the figures
 and the report read.

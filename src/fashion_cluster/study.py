@@ -3,7 +3,7 @@
     data -> elbow sweep -> representations (dense, conv, contrastive) -> clustering methods
          -> 2-D maps -> metrics.json -> figures -> report
 
-The stages live in :mod:`fashion_cluster.stages`; this module knows their order. Every
+The stages live in `fashion_cluster.stages`; this module knows their order. Every
 stage writes its artifacts into the output folder together with a JSON record of the
 configuration they were computed from (a hash of the data, the settings, the seed, the
 device type). A later run reuses an artifact only when that record matches its own
@@ -270,7 +270,7 @@ def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
               data_root: str | Path | None = None, quiet: bool = False, runner=None) -> dict:
     """Load the data, run every stage into ``out`` and draw the figures and report.
 
-    ``runner`` (a :class:`fashion_cluster.distributed.DaskRunner`) runs the sweeps on a
+    ``runner`` (a `fashion_cluster.distributed.DaskRunner`) runs the sweeps on a
     Dask cluster.
 
     Returns

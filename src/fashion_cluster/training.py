@@ -90,7 +90,7 @@ class Checkpoint:
 
     It holds the weights (and buffers) of ``module``, the optimiser's state tensors, the
     batch-order generator, and, as metadata, the epoch, the loss history, the scheduler
-    state and a fingerprint of the run's settings. :meth:`load` restores all of it, so the
+    state and a fingerprint of the run's settings. `load` restores all of it, so the
     run continues exactly where it stopped; a checkpoint of other settings is ignored,
     a damaged one is reported (as a warning) and training starts over.
     """
