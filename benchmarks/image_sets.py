@@ -7,7 +7,7 @@ scikit-learn's handwritten digits.
 
 - ``colour``: 12,000 images, each tinted with its own random colour (hue uniform,
   saturation 0.5-1), 3 channels.
-- ``64px``: 6,000 images upscaled to 64x64 (bilinear).
+- ``64px``, ``96px``: 6,000 images upscaled to 64x64 or 96x96 (bilinear).
 - ``unbalanced``: 10 classes from 3,000 down to 300 images (sizes in geometric steps, 10:1).
 - ``small``: 1,500 images (150 a class).
 - ``digits32``: scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels) upscaled to
@@ -80,6 +80,7 @@ def _class_names(labels: np.ndarray) -> list[str]:
 RECIPES: dict[str, Callable[[int], tuple[np.ndarray, np.ndarray]]] = {
     "colour": lambda seed: (lambda x, y: (tint(x, seed), y))(*fashion(1200, seed)),
     "64px": lambda seed: (lambda x, y: (resize(x, 64), y))(*fashion(600, seed)),
+    "96px": lambda seed: (lambda x, y: (resize(x, 96), y))(*fashion(600, seed)),
     "unbalanced": lambda seed: fashion(unbalanced_counts(), seed),
     "small": lambda seed: fashion(150, seed),
     "digits32": lambda seed: digits(32),

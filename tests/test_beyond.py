@@ -34,9 +34,11 @@ epochs = 25
 [simclr]
 epochs = 15
 batch_size = 256
+min_steps = 0
 [scan]
 epochs = 20
 views = 2
+min_steps = 0
 [report]
 map_points = 200
 map_method = "tsne"

@@ -102,3 +102,15 @@ def test_verbosity_flags(tmp_path, capsys):
     assert "K-Means on raw pixels" not in quiet and "key " not in quiet
     assert "K-Means on raw pixels: k = 3" in verbose and "kmeans_raw: key " in verbose
 
+
+
+def test_run_summary_says_when_a_result_is_doubtful(tmp_path):
+    from fashion_cluster.cli import _summary_line
+
+    method = {"label_free": {"train": {"cluster_sizes": [95, 5, 0]},
+                             "test": {"silhouette": 0.1}},
+              "warnings": ["1 of the 3 clusters are empty: the method found only 2 groups"]}
+    text = _summary_line({"methods": {"scan": method}}, tmp_path, 12.0)
+    assert "doubtful: 1 of the 3 clusters are empty" in text
+    assert "doubtful" not in _summary_line({"methods": {"scan": dict(method, warnings=[])}},
+                                           tmp_path, 12.0)

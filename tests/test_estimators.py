@@ -15,8 +15,10 @@ SMALL = dict(epochs=30, batch_size=16, learning_rate=1e-2, device="cpu", random_
 DENSE = dict(hidden=(16,), code_dim=2)
 CONV = dict(filters=(4, 2))
 
-CONTRASTIVE = dict(feature_dim=8, epochs=3, batch_size=16, device="cpu", random_state=0)
-SCAN = dict(epochs=5, heads=2, views=1, neighbours=5, batch_size=16, random_state=0)
+CONTRASTIVE = dict(feature_dim=8, epochs=3, batch_size=16, min_steps=0, device="cpu",
+                   random_state=0)
+SCAN = dict(epochs=5, heads=2, views=1, neighbours=5, batch_size=16, min_steps=0,
+            random_state=0)
 
 ESTIMATORS = [
     # representations
@@ -34,7 +36,8 @@ ESTIMATORS = [
     fc.AutoencoderUMAPGMM(n_clusters=3, n_neighbors=10, **DENSE, **SMALL),
     fc.ConvAutoencoderKMeans(n_clusters=3, n_init=2, **CONV, **SMALL),
     fc.ConvAutoencoderGMM(n_clusters=3, **CONV, **SMALL),
-    fc.ContrastiveSCAN(3, scan_epochs=5, heads=2, views=1, neighbours=5, **CONTRASTIVE),
+    fc.ContrastiveSCAN(3, scan_epochs=5, scan_min_steps=0, heads=2, views=1, neighbours=5,
+                       **CONTRASTIVE),
 ]
 
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_cluster_and_predict_example_runs(tmp_path, real_dir):
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "cluster_and_predict.py"), "--n-images",
-         "800", "--epochs", "2", "--out", str(tmp_path)],
+         "800", "--epochs", "2", "--min-steps", "0", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "FASHION_MNIST_DIR": str(real_dir)})
     assert done.returncode == 0, done.stderr[-2000:]

@@ -104,3 +104,17 @@ def test_report_names_confusion_matrices_and_the_best_method(tiny_run):
     assert f"wall time <b>{metrics['timing']['total_seconds']:.0f} s</b>" in html
     reused = sum(s["reused"] for s in stages.values())
     assert (f"({reused} of {len(stages)} stages reused" in html) == (reused > 0)
+
+
+def test_doubtful_results_are_flagged_at_the_top_and_in_their_section(tiny_run, tmp_path):
+    _, out, _ = tiny_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert all(m["warnings"] == [] for m in metrics["methods"].values())  # a sound run
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    doubt = "one cluster holds 91% of the images"
+    metrics["methods"]["ae_gmm"]["warnings"] = [doubt]
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    html = render_html(build_context(copy))
+    assert html.count(doubt) == 2 and "This clustering is doubtful" in html
+    assert html.index(doubt) < html.index('id="data"')  # said before the details

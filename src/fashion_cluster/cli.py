@@ -327,6 +327,7 @@ def _summary_line(metrics: dict, out: Path, seconds: float) -> str:
             lines.append(f"  {name:<16} {len(sizes)} clusters, {min(sizes)} to {max(sizes)} "
                          "training images each, test silhouette "
                          + ("-" if silhouette is None else f"{silhouette:.3f}"))
+        lines += [f"  {'':<16} doubtful: {w}" for w in m.get("warnings") or []]
     lines.append(f"  wall time {seconds:.0f} s")
     return "\n".join(lines)
 

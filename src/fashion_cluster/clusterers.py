@@ -45,6 +45,10 @@ class _Clusterer(Saveable, ClusterMixin, BaseEstimator):
             raise ValueError(f"n_samples={len(X)} should be >= n_clusters={self.n_clusters}.")
         return X
 
+    def _rows(self, X: np.ndarray) -> np.ndarray:
+        """The rows scaled to unit length when the clusterer has ``normalize=True``."""
+        return unit_rows(X) if getattr(self, "normalize", False) else X
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
@@ -85,11 +89,6 @@ class KMeansClusterer(TransformerMixin, _Clusterer):
         check_int(self, "n_clusters")
         check_int(self, "n_init")
         check_device(self)
-
-    def _rows(self, X) -> np.ndarray:
-        if not self.normalize:
-            return X
-        return unit_rows(X)
 
     def fit(self, X, y=None):
         """Fit on features ``X`` of shape (n_samples, n_features); returns self."""
@@ -257,6 +256,8 @@ class UMAPGMMClusterer(_Clusterer):
     min_dist : float, default 0.0
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
     n_init : int, default 1
+    normalize : bool, default False
+        Embed the rows scaled to unit length (for contrastive features).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
         Where the mixture is fitted (UMAP runs on the CPU).
     random_state : int, RandomState or None
@@ -274,13 +275,15 @@ class UMAPGMMClusterer(_Clusterer):
     """
 
     def __init__(self, n_clusters=10, n_components=None, n_neighbors=20, min_dist=0.0,
-                 covariance_type="full", n_init=1, device="auto", random_state=None):
+                 covariance_type="full", n_init=1, normalize=False, device="auto",
+                 random_state=None):
         self.n_clusters = n_clusters
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.min_dist = min_dist
         self.covariance_type = covariance_type
         self.n_init = n_init
+        self.normalize = normalize
         self.device = device
         self.random_state = random_state
 
@@ -297,7 +300,7 @@ class UMAPGMMClusterer(_Clusterer):
     def fit(self, X, y=None):
         """Fit on features ``X`` of shape (n_samples, n_features); returns self."""
         self._validate()
-        x = self._check_input(X, reset=True)
+        x = self._rows(self._check_input(X, reset=True))
         seed = seed_of(self.random_state)
         self.umap_, embedding = self._fit_umap(x, seed)
         self.train_features_ = x
@@ -317,7 +320,7 @@ class UMAPGMMClusterer(_Clusterer):
     def embed(self, X) -> np.ndarray:
         """UMAP coordinates of ``X``, shape (n_samples, n_components)."""
         check_is_fitted(self)
-        x = self._check_input(X, reset=False)
+        x = self._rows(self._check_input(X, reset=False))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # UMAP's notes about its own internals
             return self.umap_.transform(x).astype(np.float32)
@@ -375,6 +378,10 @@ class SCANClusterer(_Clusterer):
     heads : int, default 10
     epochs : int, default 30
     batch_size : int, default 512
+    min_steps : int, default 1000
+        Small sets train for more epochs, with batches of at most a quarter of the set,
+        until they take at least this many steps (30 epochs of 60,000 images at batch 512
+        take 3,510).
     neighbours : int, default 20
     views : int, default 4
         Augmented copies of each image whose features anchors and neighbours are drawn
@@ -394,12 +401,14 @@ class SCANClusterer(_Clusterer):
     """
 
     def __init__(self, encoder=None, n_clusters=10, heads=10, epochs=30, batch_size=512,
-                 neighbours=20, views=4, entropy_weight=5.0, random_state=None):
+                 min_steps=1000, neighbours=20, views=4, entropy_weight=5.0,
+                 random_state=None):
         self.encoder = encoder
         self.n_clusters = n_clusters
         self.heads = heads
         self.epochs = epochs
         self.batch_size = batch_size
+        self.min_steps = min_steps
         self.neighbours = neighbours
         self.views = views
         self.entropy_weight = entropy_weight
@@ -409,6 +418,7 @@ class SCANClusterer(_Clusterer):
         for name in ("n_clusters", "heads", "epochs", "batch_size", "neighbours"):
             check_int(self, name)
         check_int(self, "views", low=0)
+        check_int(self, "min_steps", low=0)
         check_real(self, "entropy_weight", strict=False)
 
     def _features(self, X, features) -> torch.Tensor:
@@ -433,13 +443,13 @@ class SCANClusterer(_Clusterer):
         head = scan.train_heads(feats, augmented, self.n_clusters, heads=self.heads,
                                 neighbours=self.neighbours, epochs=self.epochs,
                                 batch_size=self.batch_size, entropy_weight=self.entropy_weight,
-                                seed=seed, generator=generator)
+                                seed=seed, generator=generator, min_steps=self.min_steps)
         self.head_ = {name: head[name].cpu().numpy() for name in ("weight", "bias", "mean", "std")}
         self.labels_ = self._assign(feats)
         self.info_ = {"scan_loss": head["losses"], "selected_head": head["selected"],
                       "views": self.views, "neighbours": head["neighbours"],
-                      "heads": self.heads, "epochs": self.epochs,
-                      "entropy_weight": self.entropy_weight}
+                      "heads": self.heads, "epochs": head["epochs"],
+                      "batch_size": head["batch_size"], "entropy_weight": self.entropy_weight}
         return self
 
     def _fitted_encoder(self, x: np.ndarray, seed: int):

@@ -91,6 +91,7 @@ class SimCLRConfig:
 
     epochs: int = 8
     batch_size: int = 512
+    min_steps: int = 300  # small sets: more epochs, smaller batches (training.schedule)
     learning_rate: float = 1e-3
     temperature: float = 0.5
     crop_min: float = 0.4
@@ -107,6 +108,7 @@ class ScanConfig:
     entropy_weight: float = 5.0
     views: int = 4
     batch_size: int = 512
+    min_steps: int = 1000  # small sets: more epochs, smaller batches (training.schedule)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,35 @@ from torch import nn
 
 from .training import Checkpoint, History, check_finite
 
-__all__ = ["SimCLRNet", "augment", "nt_xent", "train_simclr"]
+__all__ = ["SimCLRNet", "augment", "colour_matrices", "nt_xent", "train_simclr"]
+
+
+# RGB to YIQ (luma and two chroma axes): a hue shift is a rotation of the chroma plane,
+# a change of saturation a scaling of it, grey scale its removal.
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def colour_matrices(b: int, generator: torch.Generator, hue: float = 0.2,
+                    saturation: float = 0.8, p_jitter: float = 0.8, p_grey: float = 0.2
+                    ) -> torch.Tensor:
+    """SimCLR's colour distortion as one 3x3 matrix an image (B, 3, 3), applied to RGB.
+
+    With probability ``p_jitter`` the hue turns by up to ``hue`` of a full turn either way
+    and the saturation is scaled by 1 +- ``saturation``; then, with probability ``p_grey``,
+    the image becomes grey (its luma).
+    """
+    dev = generator.device
+    draw = torch.rand(b, 4, generator=generator, device=dev)
+    jittered = draw[:, 0] < p_jitter
+    angle = torch.where(jittered, (2 * draw[:, 1] - 1) * hue * 2 * math.pi, 0.0)
+    scale = torch.where(jittered, 1 + (2 * draw[:, 2] - 1) * saturation, 1.0)
+    scale = torch.where(draw[:, 3] < p_grey, 0.0, scale)
+    chroma = torch.zeros(b, 3, 3, device=dev)
+    chroma[:, 0, 0] = 1
+    chroma[:, 1, 1], chroma[:, 1, 2] = scale * angle.cos(), -scale * angle.sin()
+    chroma[:, 2, 1], chroma[:, 2, 2] = scale * angle.sin(), scale * angle.cos()
+    yiq = _YIQ.to(dev)
+    return torch.linalg.inv(yiq) @ chroma @ yiq
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
@@ -37,7 +65,9 @@ def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
 
     Random resized crop (area ``crop_min``..1, aspect 3/4..4/3, plus a shift of up to
     ``shift``), horizontal flip (p = 0.5), brightness / contrast jitter (``jitter``) and
-    Gaussian noise (``noise``).
+    Gaussian noise (``noise``). Colour images (C = 3) also get SimCLR's colour distortion
+    (`colour_matrices`): without it, the colour of an image alone tells its two views
+    apart from the others', and the network learns colour instead of shape.
     """
     b, dev = len(x), x.device
 
@@ -56,6 +86,8 @@ def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
     theta[:, 1, 1], theta[:, 1, 2] = sy, ty
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, align_corners=False)
+    if out.shape[1] == 3:
+        out = torch.einsum("bij,bjhw->bihw", colour_matrices(b, generator), out).clamp_(0, 1)
     contrast = 1 + uniform(-jitter, jitter, b, 1, 1, 1)
     brightness = uniform(-jitter / 2, jitter / 2, b, 1, 1, 1)
     mean = out.mean(dim=(2, 3), keepdim=True)
@@ -68,14 +100,22 @@ class SimCLRNet(nn.Module):
     """Conv 5x5 (32, stride 2) - Conv 3x3 (64, stride 2) - dense (``feature_dim``),
     each followed by batch norm and ReLU.
 
-    Takes flattened images ``(N, H*W*C)`` in [0, 1] (pixel-major, as the autoencoders) and
-    returns features ``(N, feature_dim)``.
+    Images larger than ``MAX_SIDE`` pixels a side are first average-pooled by the
+    smallest whole factor that brings them to at most ``MAX_SIDE`` (64x64 and 96x96 both
+    become 32x32), so a pass costs about the same at any size; augmentations still crop
+    at full resolution. Takes flattened images ``(N, H*W*C)`` in [0, 1] (pixel-major, as
+    the autoencoders) and returns features ``(N, feature_dim)``.
     """
+
+    MAX_SIDE = 32
 
     def __init__(self, image_shape: Sequence[int] = (1, 28, 28), feature_dim: int = 512):
         super().__init__()
         channels, height, width = (int(v) for v in image_shape)
         self.config = {"image_shape": [channels, height, width], "feature_dim": int(feature_dim)}
+        factor = math.ceil(max(height, width) / self.MAX_SIDE)
+        self.stem = nn.AvgPool2d(factor, ceil_mode=True) if factor > 1 else nn.Identity()
+        height, width = math.ceil(height / factor), math.ceil(width / factor)
         h, w = (height + 1) // 2, (width + 1) // 2  # stride 2, padding 2, kernel 5
         h, w = (h + 1) // 2, (w + 1) // 2  # stride 2, padding 1, kernel 3
         self.net = nn.Sequential(
@@ -92,10 +132,10 @@ class SimCLRNet(nn.Module):
         return x.reshape(len(x), h, w, c).permute(0, 3, 1, 2)
 
     def forward_images(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images)
+        return self.net(self.stem(images))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.images(x))
+        return self.forward_images(self.images(x))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward(x)
@@ -133,8 +173,9 @@ def train_simclr(
     """Train ``encoder`` (in place) with SimCLR on images ``x`` of shape (N, H*W*C).
 
     Adam with weight decay 1e-6 and a one-cycle learning-rate schedule (5% warm-up);
-    incomplete last batches are dropped. The history's ``loss`` is the mean NT-Xent loss
-    per epoch. Checkpointed after every epoch (see `fashion_cluster.training.Checkpoint`).
+    incomplete last batches are dropped (`fashion_cluster.training.schedule` gives the
+    settings for small sets). The history's ``loss`` is the mean NT-Xent loss per epoch. Checkpointed after every epoch
+    (see `fashion_cluster.training.Checkpoint`).
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

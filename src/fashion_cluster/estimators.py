@@ -496,10 +496,15 @@ class ContrastiveSCAN(_Composite):
     epochs : int, default 8
         Contrastive training epochs.
     batch_size : int, default 512
+    min_steps : int, default 300
+        Least contrastive training steps: small sets train more epochs with smaller
+        batches (`fashion_cluster.training.schedule`).
     learning_rate : float, default 1e-3
     temperature : float, default 0.5
     crop_min : float, default 0.4
     scan_epochs : int, default 30
+    scan_min_steps : int, default 1000
+        Least SCAN training steps, likewise.
     heads : int, default 10
     neighbours : int, default 20
     views : int, default 4
@@ -517,18 +522,21 @@ class ContrastiveSCAN(_Composite):
     """
 
     def __init__(self, n_clusters=10, image_shape=None, feature_dim=512, epochs=8,
-                 batch_size=512, learning_rate=1e-3, temperature=0.5, crop_min=0.4,
-                 scan_epochs=30, heads=10, neighbours=20, views=4, entropy_weight=5.0,
-                 device="auto", random_state=None, verbose=False):
+                 batch_size=512, min_steps=300, learning_rate=1e-3, temperature=0.5,
+                 crop_min=0.4, scan_epochs=30, scan_min_steps=1000, heads=10, neighbours=20,
+                 views=4, entropy_weight=5.0, device="auto", random_state=None,
+                 verbose=False):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.feature_dim = feature_dim
         self.epochs = epochs
         self.batch_size = batch_size
+        self.min_steps = min_steps
         self.learning_rate = learning_rate
         self.temperature = temperature
         self.crop_min = crop_min
         self.scan_epochs = scan_epochs
+        self.scan_min_steps = scan_min_steps
         self.heads = heads
         self.neighbours = neighbours
         self.views = views
@@ -539,13 +547,13 @@ class ContrastiveSCAN(_Composite):
 
     def _representation(self, seed: int) -> ContrastiveEncoder:
         return ContrastiveEncoder(self.image_shape, self.feature_dim, self.epochs,
-                                  self.batch_size, self.learning_rate, self.temperature,
-                                  self.crop_min, device=self.device, random_state=seed,
-                                  verbose=self.verbose)
+                                  self.batch_size, self.min_steps, self.learning_rate,
+                                  self.temperature, self.crop_min, device=self.device,
+                                  random_state=seed, verbose=self.verbose)
 
     def _clusterer(self, seed: int, k: int) -> SCANClusterer:
-        return SCANClusterer(None, k, self.heads, self.scan_epochs,
-                             self.batch_size, self.neighbours, self.views,
+        return SCANClusterer(None, k, self.heads, self.scan_epochs, self.batch_size,
+                             self.scan_min_steps, self.neighbours, self.views,
                              self.entropy_weight, random_state=seed)
 
     def _fit_clusterer(self, representation, clusterer, images, features) -> None:

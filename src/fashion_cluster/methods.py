@@ -78,6 +78,7 @@ def _simclr(cfg, image_shape: tuple, seed: int, device: str) -> Estimator:
 
     return ContrastiveEncoder(image_shape=image_shape, feature_dim=cfg.feature_dim,
                               epochs=cfg.epochs, batch_size=cfg.batch_size,
+                              min_steps=cfg.min_steps,
                               learning_rate=cfg.learning_rate, temperature=cfg.temperature,
                               crop_min=cfg.crop_min, value_range=(0.0, 1.0), device=device,
                               random_state=seed)
@@ -178,20 +179,27 @@ def _gmm(cfg, k: int, seed: int, device: str, encoder=None):
                         device=device, random_state=seed)
 
 
-def _n2d(cfg, k: int, seed: int, device: str, encoder=None):
+def _n2d(cfg, k: int, seed: int, device: str, encoder=None, normalize: bool = False):
     from .clusterers import UMAPGMMClusterer
 
     return UMAPGMMClusterer(k, n_components=cfg.n_components or None,
                             n_neighbors=cfg.n_neighbors, min_dist=cfg.min_dist,
-                            covariance_type=cfg.gmm_covariance, device=device,
-                            random_state=seed)
+                            covariance_type=cfg.gmm_covariance, normalize=normalize,
+                            device=device, random_state=seed)
+
+
+def _normalised_n2d(cfg, k: int, seed: int, device: str, encoder=None):
+    """UMAP + GMM of L2-normalised features: the mixture's weights are free, so classes
+    of unequal size keep clusters of unequal size (SCAN evens them out)."""
+    return _n2d(cfg, k, seed, device, normalize=True)
 
 
 def _scan(cfg, k: int, seed: int, device: str, encoder=None):
     from .clusterers import SCANClusterer
 
     return SCANClusterer(encoder, k, heads=cfg.heads, epochs=cfg.epochs,
-                         batch_size=cfg.batch_size, neighbours=cfg.neighbours, views=cfg.views,
+                         batch_size=cfg.batch_size, min_steps=cfg.min_steps,
+                         neighbours=cfg.neighbours, views=cfg.views,
                          entropy_weight=cfg.entropy_weight, random_state=seed)
 
 
@@ -211,6 +219,8 @@ METHODS: dict[str, Method] = {
         Method("simclr_kmeans", "Contrastive CNN + K-Means", "simclr", "clustering",
                _normalised_kmeans, centers_decodable=False),
         Method("scan", "Contrastive CNN + SCAN", "simclr", "scan", _scan, on_images=True,
+               centers_decodable=False),
+        Method("simclr_n2d", "Contrastive CNN + UMAP + GMM", "simclr", "n2d", _normalised_n2d,
                centers_decodable=False),
     ]
 }

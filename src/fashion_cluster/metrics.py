@@ -17,6 +17,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 __all__ = [
     "clustering_accuracy",
     "contingency",
+    "doubts",
     "cluster_sums",
     "internal_scores",
     "match_clusters",
@@ -184,3 +185,29 @@ def cluster_sums(x: np.ndarray, labels: np.ndarray, k: int, block: int = 8192
         sums += one_hot.T @ xb
         squares += float(np.einsum("nd,nd->", xb, xb))
     return sums, squares
+
+
+def doubts(sizes: list[int] | np.ndarray, k: int) -> list[str]:
+    """Label-free signs that a clustering of ``sum(sizes)`` images into ``k`` clusters is
+    doubtful, one sentence each (empty when none).
+
+    Empty clusters, clusters of fewer than a tenth of an even share (collapsed), and one
+    cluster holding more than half of the images.
+    """
+    counts = np.asarray(sizes, dtype=np.int64)
+    sizes = np.zeros(max(k, len(counts)), dtype=np.int64)
+    sizes[: len(counts)] = counts
+    n, out = int(sizes.sum()), []
+    if n == 0 or k < 2:
+        return out
+    empty = int((sizes == 0).sum())
+    if empty:
+        out.append(f"{empty} of the {k} clusters are empty: the method found only "
+                   f"{k - empty} groups")
+    tiny = int(((sizes > 0) & (sizes < 0.1 * n / k)).sum())
+    if tiny:
+        out.append(f"{tiny} of the {k} clusters hold fewer than a tenth of an even share "
+                   f"({n / k:.0f} images): collapsed clusters")
+    if k > 2 and sizes.max() > n / 2:
+        out.append(f"one cluster holds {sizes.max() / n:.0%} of the images")
+    return out

@@ -96,7 +96,7 @@ def build_context(out: str | Path) -> dict[str, Any]:
             "train_acc": m.get("train", {}).get("accuracy"),
             "test_acc": m.get("test", {}).get("accuracy"),
             "test_nmi": m.get("test", {}).get("nmi"), "test_ari": m.get("test", {}).get("ari"),
-            "published": m.get("published"),
+            "published": m.get("published"), "warnings": m.get("warnings") or [],
             "figures": {key: fig(f"{name}_{key}") for key in
                         ("centers", "confusion_train", "confusion_test", "gallery", "map")},
         })

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .training import schedule
+
 __all__ = ["assign", "logits", "nearest_neighbours", "train_heads"]
 
 
@@ -41,8 +43,11 @@ def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512) -> torc
 
 def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, heads: int,
                 neighbours: int, epochs: int, batch_size: int, entropy_weight: float,
-                seed: int, generator: torch.Generator) -> dict:
+                seed: int, generator: torch.Generator, min_steps: int = 0) -> dict:
     """Train ``heads`` SCAN heads and keep the one with the lowest final loss.
+
+    Small sets train with smaller batches and more epochs, for at least ``min_steps``
+    steps (`fashion_cluster.training.schedule`).
 
     Parameters
     ----------
@@ -58,7 +63,8 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
     dict
         ``weight`` (k, d) and ``bias`` (k,) of the selected head, the standardisation
         ``mean`` and ``std`` (d,), ``losses`` (final SCAN loss of every head),
-        ``selected`` and ``neighbours`` (the count actually mined).
+        ``selected``, ``neighbours`` (the count actually mined), ``epochs`` and
+        ``batch_size`` (those used).
     """
     device = features.device
     n, dim = features.shape
@@ -78,7 +84,7 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
 
     def probabilities(x: torch.Tensor) -> torch.Tensor:
         return F.softmax(layer(x).view(len(x), heads, k), dim=2)
-    batch = min(batch_size, n)
+    epochs, batch = schedule(n, epochs, batch_size, min_steps)
     steps = max(1, n // batch)
 
     def view_of(index: torch.Tensor) -> torch.Tensor:
@@ -113,7 +119,7 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
     rows = slice(best * k, (best + 1) * k)
     return {"weight": layer.weight.detach()[rows], "bias": layer.bias.detach()[rows],
             "mean": mean, "std": std, "losses": losses.tolist(), "selected": best,
-            "neighbours": int(neighbour_index.shape[1])}
+            "neighbours": int(neighbour_index.shape[1]), "epochs": epochs, "batch_size": batch}
 
 
 def logits(features: torch.Tensor, head: dict) -> torch.Tensor:

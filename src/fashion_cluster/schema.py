@@ -51,6 +51,7 @@ class MethodMetrics:
     train: Scores | None = None  # only for labelled data
     test: Scores | None = None
     cluster_classes: list | None = None  # the class each cluster was matched to
+    warnings: list | None = None  # label-free signs of a doubtful result (metrics.doubts)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .clustering import SILHOUETTE_SAMPLE, ElbowResult, elbow_sweep, unit_rows
 from .data import stratified_subset
 from .embedding import embed_2d
 from .methods import REPRESENTATIONS, Method, SeedResult
-from .metrics import cluster_sums, internal_scores, score
+from .metrics import cluster_sums, doubts, internal_scores, score
 
 if TYPE_CHECKING:
     from .study import Run
@@ -130,6 +130,7 @@ def _train(run: Run, rep, est, section) -> None:
                  f"on {run.device.type}")
     with run.log.bar(section.epochs, f"training the {rep.title}", unit="epoch") as bar:
         def progress(epoch: int, epochs: int, history) -> None:
+            bar.total = epochs  # small sets train for more epochs than the section says
             bar.update(epoch - bar.n)
             val = history.val_loss[-1]
             bar.set_postfix_str(f"loss {history.loss[-1]:.4f}"
@@ -157,8 +158,9 @@ def _encode_and_save(run: Run, rep, est, section, key: str, weights: Path,
     training = ({"optimizer": "Adam", "loss_function": "mse"} if rep.decodes else
                 {"optimizer": "Adam (one-cycle)", "loss_function": "nt-xent",
                  "temperature": section.temperature, "crop_min": section.crop_min})
-    meta = {"key": key, "kind": rep.kind, "epochs": section.epochs,
-            "batch_size": section.batch_size, "learning_rate": section.learning_rate,
+    meta = {"key": key, "kind": rep.kind, "epochs": est.n_iter_,
+            "batch_size": getattr(est, "batch_size_", section.batch_size),
+            "learning_rate": section.learning_rate,
             **training, **history, "train_seconds": float(sum(history["epoch_seconds"])),
             "class": type(est.model_).__name__, "config": est.model_.config,
             "parameters": sum(p.numel() for p in est.model_.parameters()),
@@ -217,9 +219,13 @@ def _fit_method(run: Run, m: Method, section, k: int, rep: dict | None, key: str
     clusterer.save(base.with_suffix(".safetensors"))
     label_free = {"train": internal_scores(x_train, clusterer.labels_, seed),
                   "test": internal_scores(x_test, test_labels, seed)}
+    warnings = doubts(label_free["train"]["cluster_sizes"], k)
+    for warning in warnings:
+        run.log.warning(f"{m.title}: {warning}")
     meta = {"key": key, "name": m.name, "title": m.title, "representation": m.representation,
             "k": k, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-            "info": clusterer.info_, "label_free": label_free, "sweep": sweep}
+            "info": clusterer.info_, "label_free": label_free, "sweep": sweep,
+            "warnings": warnings}
     write_json(base.with_suffix(".json"), meta)
     return {"meta": meta, "train_labels": clusterer.labels_, "test_labels": test_labels}
 

@@ -226,7 +226,7 @@ def _method_entry(run: Run, m: Method, result: dict) -> dict:
     entry = {"title": m.title, "representation": m.representation, "k": meta["k"],
              "fit_seconds": meta["fit_seconds"], "predict_seconds": meta["predict_seconds"],
              "info": meta["info"], "label_free": meta["label_free"], "published": m.published,
-             "centers_decodable": m.centers_decodable}
+             "centers_decodable": m.centers_decodable, "warnings": meta.get("warnings", [])}
     if data.labelled:
         entry["train"] = score(data.train_labels, result["train_labels"])
         entry["test"] = score(data.test_labels, result["test_labels"])

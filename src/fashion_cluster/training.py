@@ -31,7 +31,8 @@ from .artifacts import ArtifactError, read_tensors, write_tensors
 from .data import scale_images
 from .errors import FashionClusterError
 
-__all__ = ["Checkpoint", "History", "TrainingError", "check_finite", "train_autoencoder"]
+__all__ = ["Checkpoint", "History", "TrainingError", "check_finite", "schedule",
+           "train_autoencoder"]
 
 
 class TrainingError(FashionClusterError, RuntimeError):
@@ -261,3 +262,13 @@ def train_autoencoder(
             progress(epoch + 1, epochs, history)
     model.eval()
     return history
+
+
+def schedule(n: int, epochs: int, batch_size: int, min_steps: int) -> tuple[int, int]:
+    """The epochs and batch size ``n`` items train with: batches of at most a quarter of
+    them (so that every epoch has several steps; at least 2 items a batch), and at least
+    ``min_steps`` optimiser steps in all, however few the items. Large sets keep
+    ``epochs`` and ``batch_size`` as given."""
+    batch_size = max(2, min(batch_size, n // 4))
+    steps = max(1, n // batch_size)
+    return max(epochs, math.ceil(min_steps / steps)), batch_size
