@@ -174,8 +174,8 @@ def train_simclr(
 
     Adam with weight decay 1e-6 and a one-cycle learning-rate schedule (5% warm-up);
     incomplete last batches are dropped (`fashion_cluster.training.schedule` gives the
-    settings for small sets). The history's ``loss`` is the mean NT-Xent loss per epoch. Checkpointed after every epoch
-    (see `fashion_cluster.training.Checkpoint`).
+    settings for small sets). The history's ``loss`` is the mean NT-Xent loss per epoch.
+    Checkpointed after every epoch (see `fashion_cluster.training.Checkpoint`).
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -221,7 +221,7 @@ def _fit_method(run: Run, m: Method, section, k: int, rep: dict | None, key: str
                   "test": internal_scores(x_test, test_labels, seed)}
     warnings = doubts(label_free["train"]["cluster_sizes"], k)
     for warning in warnings:
-        run.log.warning(f"{m.title}: {warning}")
+        run.log.warn(f"{m.title}: {warning}")
     meta = {"key": key, "name": m.name, "title": m.title, "representation": m.representation,
             "k": k, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
             "info": clusterer.info_, "label_free": label_free, "sweep": sweep,
