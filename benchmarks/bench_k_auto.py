@@ -7,7 +7,7 @@ and with the ``best`` preset (the silhouette over k of K-Means on the contrastiv
 features, then SCAN with the k picked). Reports the k picked and the test accuracy at
 that k (Hungarian matching; with fewer clusters than classes some classes get none).
 
-    python benchmarks/bench_k_auto.py [--n-train 60000]
+    python benchmarks/bench_k_auto.py [--n-train 60000] [--data fashion-mnist,digits]
 """
 
 from __future__ import annotations
@@ -69,11 +69,14 @@ def run(dataset: str, folder: Path, preset_text: str, name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument("--data", default="fashion-mnist,digits")
     args = parser.parse_args()
     print(f"# --k auto (highest silhouette)\n\nMachine: {machine()}.\n", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for dataset in ("fashion-mnist", str(digits(Path(tmp) / "digits.npz"))):
+        sets = {"fashion-mnist": lambda: "fashion-mnist",
+                "digits": lambda: str(digits(Path(tmp) / "digits.npz"))}
+        for dataset in (sets[name]() for name in args.data.split(",")):
             for name, text in (("raw", RAW.format(n_train=args.n_train)),
                                ("best", best_preset(args.n_train))):
                 m = run(dataset, Path(tmp), text, name)

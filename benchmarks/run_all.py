@@ -21,6 +21,7 @@ BENCHMARKS = [
     ["bench_distributed.py"],
     ["bench_step.py"],
     ["bench_predict.py"],  # needs results/paper and results/best (make run, PRESET=best)
+    ["bench_presets.py", "--presets", "paper,fast,best", "--seeds", "0"],
 ]
 
 if __name__ == "__main__":

@@ -42,8 +42,8 @@ def test_bad_presets_are_refused(tmp_path, text, message):
 
 
 def test_unknown_preset_name():
-    with pytest.raises(ConfigError, match=r"unknown preset 'fast' \(available: .*paper"):
-        load_preset("fast")
+    with pytest.raises(ConfigError, match=r"unknown preset 'fastest' \(available: .*paper"):
+        load_preset("fastest")
 
 
 def test_a_partial_section_keeps_that_sections_other_defaults(tmp_path):
@@ -60,7 +60,7 @@ def test_validating_a_preset_loads_neither_torch_nor_scikit_learn():
     import sys
 
     code = ("import sys; from fashion_cluster.config import load_preset; "
-            "[load_preset(p) for p in ('paper', 'quick', 'best', 'extended')]; "
+            "[load_preset(p) for p in ('paper', 'quick', 'fast', 'best', 'extended', 'uneven')]; "
             "heavy = {'torch', 'sklearn'} & set(sys.modules); assert not heavy, heavy")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -24,6 +24,7 @@ from .data import stratified_subset
 from .embedding import embed_2d
 from .methods import REPRESENTATIONS, Method, SeedResult
 from .metrics import cluster_sums, doubts, internal_scores, score
+from .training import schedule
 
 if TYPE_CHECKING:
     from .study import Run
@@ -126,11 +127,12 @@ def representation(run: Run, kind: str) -> dict:
 
 def _train(run: Run, rep, est, section) -> None:
     checkpoint = run.out / "checkpoints" / f"{rep.artifact}.safetensors"
-    run.log.info(f"{rep.title}: {section.epochs} epochs, batch {section.batch_size}, "
-                 f"on {run.device.type}")
-    with run.log.bar(section.epochs, f"training the {rep.title}", unit="epoch") as bar:
+    epochs, batch = section.epochs, section.batch_size
+    if hasattr(section, "min_steps"):  # small sets: more epochs, smaller batches
+        epochs, batch = schedule(len(run.data.x_train), epochs, batch, section.min_steps)
+    run.log.info(f"{rep.title}: {epochs} epochs, batch {batch}, on {run.device.type}")
+    with run.log.bar(epochs, f"training the {rep.title}", unit="epoch") as bar:
         def progress(epoch: int, epochs: int, history) -> None:
-            bar.total = epochs  # small sets train for more epochs than the section says
             bar.update(epoch - bar.n)
             val = history.val_loss[-1]
             bar.set_postfix_str(f"loss {history.loss[-1]:.4f}"

@@ -1,0 +1,151 @@
+"""One change at a time to the best method, on Fashion-MNIST: the runs behind the table
+"What helped and what did not" in docs/results.md.
+
+Whole runs: ``ContrastiveSCAN`` with the given parameters (JSON, over the ``best``
+preset's defaults), optionally with the deeper CNN, fitted on the 60,000 training
+images; test accuracy after Hungarian matching and that of K-Means on the encoder's
+features (a second view of the features' quality). ``--save`` keeps the encoder.
+
+    python benchmarks/bench_ideas.py run --seed 0 --params '{"temperature": 0.2}'
+    python benchmarks/bench_ideas.py run --seed 0 --arch deep --save deep.safetensors
+
+SCAN-step variants, on saved encoders (several: their unit-length features side by
+side): ``base`` (as the package), ``avg`` (neighbours mined on features averaged over the
+augmented views), ``self`` (then class-balanced self-labelling: the most confident half
+of each cluster, cross entropy on views, frozen features), ``knn`` (each image's cluster
+probabilities averaged with its 20 nearest training images').
+
+    python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
+        --variant avg --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import fashion_cluster.representations as representations
+from fashion_cluster import ContrastiveSCAN, KMeansClusterer, clustering_accuracy, load, scan
+from fashion_cluster.contrastive import SimCLRNet
+from fashion_cluster.datasets import load_dataset
+
+
+class DeepSimCLRNet(SimCLRNet):
+    """Four 3x3 convolutions (32-64-64-128 channels, two of stride 2) before the dense
+    layer: about 6x the base network's time an epoch on 28x28 images."""
+
+    def __init__(self, image_shape=(1, 28, 28), feature_dim=512):
+        super().__init__(image_shape, feature_dim)
+        c, h, w = self.config["image_shape"]
+        layers, widths = [], [(c, 32, 1), (32, 64, 2), (64, 64, 1), (64, 128, 2)]
+        for cin, cout, stride in widths:
+            layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                       nn.BatchNorm2d(cout), nn.ReLU()]
+        size = 128 * ((h + 3) // 4) * ((w + 3) // 4)
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(size, feature_dim, bias=False),
+                                 nn.BatchNorm1d(feature_dim), nn.ReLU())
+
+
+def whole_run(args: argparse.Namespace) -> None:
+    if args.arch == "deep":
+        representations.SimCLRNet = DeepSimCLRNet
+    data = load_dataset("fashion-mnist")
+    tic = time.perf_counter()
+    model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
+                            **json.loads(args.params)).fit(data.x_train)
+    wall = time.perf_counter() - tic
+    if args.save:
+        model.encoder_.save(args.save)
+    features = model.encoder_.transform(data.x_train)
+    kmeans = KMeansClusterer(10, normalize=True, random_state=args.seed).fit(features)
+    kmeans_test = kmeans.predict(model.encoder_.transform(data.x_test))
+    print(f"seed {args.seed} {args.arch} {args.params}: SCAN test "
+          f"{clustering_accuracy(data.test_labels, model.predict(data.x_test)):.4f}, "
+          f"K-Means on the features {clustering_accuracy(data.test_labels, kmeans_test):.4f}, "
+          f"{wall:.0f} s")
+
+
+def self_label(head: dict, feats: torch.Tensor, aug: torch.Tensor, generator: torch.Generator,
+               fraction: float = 0.5, epochs: int = 15) -> dict:
+    """Retrain the head with cross entropy on the most confident ``fraction`` of each
+    cluster (classes weighted to equal total weight), on random views."""
+    confidence, label = scan.logits(feats, head).softmax(1).max(1)
+    keep = []
+    for c in range(len(head["bias"])):
+        members = (label == c).nonzero().squeeze(1)
+        order = confidence[members].argsort(descending=True)
+        keep.append(members[order[: max(1, int(fraction * len(members)))]])
+    chosen = torch.cat(keep)
+    weight = torch.bincount(label[chosen], minlength=len(head["bias"])).float().clamp_min(1)
+    layer = nn.Linear(feats.shape[1], len(head["bias"]))
+    layer.weight.data[:], layer.bias.data[:] = head["weight"], head["bias"]
+    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(epochs):
+        order = chosen[torch.randperm(len(chosen), generator=generator)]
+        for start in range(0, len(order), 512):
+            i = order[start : start + 512]
+            which = torch.randint(len(aug) + 1, (len(i),), generator=generator)
+            x, viewed = feats[i].clone(), which < len(aug)
+            x[viewed] = aug[which[viewed], i[viewed]].float()
+            logits = layer((x - head["mean"]) / head["std"])
+            loss = F.cross_entropy(logits, label[i], weight=weight.sum() / weight)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return dict(head, weight=layer.weight.detach(), bias=layer.bias.detach())
+
+
+def scan_variant(args: argparse.Namespace) -> None:
+    encoders = [load(path) for path in args.encoders.split(",")]
+    data = load_dataset("fashion-mnist")
+    generator = torch.Generator().manual_seed(args.seed)
+
+    def unit(a) -> torch.Tensor:
+        return F.normalize(torch.as_tensor(a).float(), dim=-1)
+    feats = torch.cat([unit(e.transform(data.x_train)) for e in encoders], 1)
+    test = torch.cat([unit(e.transform(data.x_test)) for e in encoders], 1)
+    aug = torch.cat([unit(e.view_features(data.x_train, 4, generator)) for e in encoders], 2)
+    mining = (feats + aug.sum(0)) / (len(aug) + 1) if args.variant == "avg" else feats
+    neighbours = scan.nearest_neighbours(mining, 20)
+    exact = scan.nearest_neighbours
+    scan.nearest_neighbours = lambda f, k, block=512: exact(mining, k, block)
+    head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=20, epochs=30,
+                            batch_size=512, entropy_weight=5.0, seed=args.seed,
+                            generator=generator, min_steps=1000)
+    if args.variant == "self":
+        head = self_label(head, feats, aug, generator)
+    predicted = scan.assign(test, head)
+    if args.variant == "knn":
+        probabilities = scan.logits(feats, head).softmax(1)
+        nearest = (F.normalize(test, dim=1) @ F.normalize(feats, dim=1).T).topk(20).indices
+        predicted = probabilities[nearest].mean(1).argmax(1)
+    labels = torch.from_numpy(data.train_labels.astype(np.int64))
+    precision = (labels[neighbours] == labels[:, None]).float().mean()
+    print(f"{args.encoders} {args.variant} seed {args.seed}: neighbours of the same class "
+          f"{precision:.4f}, SCAN test {clustering_accuracy(data.test_labels, predicted):.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--params", default="{}")
+    run.add_argument("--arch", choices=["base", "deep"], default="base")
+    run.add_argument("--save")
+    variant = sub.add_parser("scan")
+    variant.add_argument("--encoders", required=True)
+    variant.add_argument("--variant", choices=["base", "avg", "self", "knn"], default="base")
+    variant.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    (whole_run if args.command == "run" else scan_variant)(args)
+
+
+if __name__ == "__main__":
+    main()
