@@ -74,9 +74,8 @@ def main() -> None:
     print(f"# --k auto (highest silhouette)\n\nMachine: {machine()}.\n", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        sets = {"fashion-mnist": lambda: "fashion-mnist",
-                "digits": lambda: str(digits(Path(tmp) / "digits.npz"))}
-        for dataset in (sets[name]() for name in args.data.split(",")):
+        for key in args.data.split(","):
+            dataset = str(digits(Path(tmp) / "digits.npz")) if key == "digits" else key
             for name, text in (("raw", RAW.format(n_train=args.n_train)),
                                ("best", best_preset(args.n_train))):
                 m = run(dataset, Path(tmp), text, name)
