@@ -50,6 +50,13 @@ def test_schedule_gives_small_sets_smaller_batches_and_more_epochs():
     assert batch == 2 and epochs * (10 // batch) >= 300
 
 
+def test_the_encoders_say_what_they_will_train_with():
+    from fashion_cluster import ContrastiveEncoder, DenseAutoencoder
+
+    assert ContrastiveEncoder(min_steps=300).fit_schedule(1275) == (75, 318)
+    assert DenseAutoencoder(epochs=5, batch_size=64).fit_schedule(1275) == (5, 64)
+
+
 @pytest.mark.parametrize("side", [28, 32, 64, 96])
 def test_the_encoder_costs_the_same_at_any_size(side):
     net = SimCLRNet(image_shape=(3, side, side), feature_dim=16)

@@ -84,6 +84,10 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
                seed: int, checkpoint, progress: Progress | None) -> History:
         raise NotImplementedError
 
+    def fit_schedule(self, n_samples: int) -> tuple[int, int]:
+        """The epochs and batch size a fit on ``n_samples`` images trains with."""
+        return self.epochs, self.batch_size
+
     def _validate(self) -> None:
         check_int(self, "epochs")
         check_int(self, "batch_size")
@@ -420,9 +424,12 @@ class ContrastiveEncoder(_Network):
     def _net_class(self):
         return SimCLRNet
 
+    def fit_schedule(self, n_samples: int) -> tuple[int, int]:
+        """Small sets train more epochs with smaller batches (`training.schedule`)."""
+        return schedule(n_samples, self.epochs, self.batch_size, self.min_steps)
+
     def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
-        self.epochs_, self.batch_size_ = schedule(len(x), self.epochs, self.batch_size,
-                                                  self.min_steps)
+        self.epochs_, self.batch_size_ = self.fit_schedule(len(x))
         return train_simclr(model, x, epochs=self.epochs_, batch_size=self.batch_size_,
                             learning_rate=self.learning_rate, temperature=self.temperature,
                             crop_min=self.crop_min, seed=seed, checkpoint=checkpoint,

@@ -24,7 +24,6 @@ from .data import stratified_subset
 from .embedding import embed_2d
 from .methods import REPRESENTATIONS, Method, SeedResult
 from .metrics import cluster_sums, doubts, internal_scores, score
-from .training import schedule
 
 if TYPE_CHECKING:
     from .study import Run
@@ -118,18 +117,16 @@ def representation(run: Run, kind: str) -> dict:
         return {"model": fitted, **arrays, "meta": meta}
 
     def compute() -> dict:
-        _train(run, rep, est, section)
+        _train(run, rep, est)
         return _encode_and_save(run, rep, est, section, key, weights, codes)
 
     return run.cache.stage(rep.artifact, weights.with_suffix(".json"), key, rep.title, load,
                            compute)
 
 
-def _train(run: Run, rep, est, section) -> None:
+def _train(run: Run, rep, est) -> None:
     checkpoint = run.out / "checkpoints" / f"{rep.artifact}.safetensors"
-    epochs, batch = section.epochs, section.batch_size
-    if hasattr(section, "min_steps"):  # small sets: more epochs, smaller batches
-        epochs, batch = schedule(len(run.data.x_train), epochs, batch, section.min_steps)
+    epochs, batch = est.fit_schedule(len(run.data.x_train))
     run.log.info(f"{rep.title}: {epochs} epochs, batch {batch}, on {run.device.type}")
     with run.log.bar(epochs, f"training the {rep.title}", unit="epoch") as bar:
         def progress(epoch: int, epochs: int, history) -> None:
