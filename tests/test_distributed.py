@@ -184,3 +184,57 @@ def test_out_of_core_kmeans_on_a_chunked_zarr_array(client, fmnist, tmp_path):
     labels, _ = km.assign(x, result["centroids"])
     means = np.stack([x[labels == j].mean(0) for j in range(5)])
     assert np.abs(means - result["centroids"]).max() < 1e-3
+
+
+def test_predict_on_a_cluster_survives_a_killed_worker(client, tiny_run, fmnist, tmp_path):
+    from fashion_cluster.assignments import predict_csv
+    from fashion_cluster.distributed import DaskRunner, write_zarr
+    from fashion_cluster.runs import load_run
+
+    _, out, _ = tiny_run
+    (images, _), _ = fmnist
+    store = write_zarr(images[:8000], tmp_path / "new.zarr", chunk_rows=1000)
+    local = tmp_path / "local.csv"
+    assert cli.main(["predict", str(out), str(store), "--method", "ae_gmm", "--out",
+                     str(local), "--quiet"]) == 0
+    run = load_run(out)
+    method = run.method("ae_gmm")
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_one_when_busy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            if busy:
+                time.sleep(0.5)  # mid-way: loading the run, or assigning
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_when_busy)
+    killer.start()
+    remote = tmp_path / "remote.csv"
+    assigned = DaskRunner(client).assign(out, "ae_gmm", store, 8000, 250)
+    predict_csv(run, method, images[:1], range(8000), remote, 250, assigned=assigned)
+    killer.join()
+    assert killed, "no worker was busy to be killed"
+    assert remote.read_text() == local.read_text()
+    assert len(local.read_text().splitlines()) == 8001
+
+
+def test_predict_on_local_workers_from_the_command_line(tiny_run, fmnist, tmp_path,
+                                                       capsys):
+    _, out, _ = tiny_run
+    (images, _), _ = fmnist
+    np.save(tmp_path / "new.npy", images[:3000])
+    paths = {name: tmp_path / f"{name}.csv" for name in ("here", "workers")}
+    assert cli.main(["predict", str(out), str(tmp_path / "new.npy"), "--out",
+                     str(paths["here"]), "--quiet"]) == 0
+    assert cli.main(["predict", str(out), str(tmp_path / "new.npy"), "--out",
+                     str(paths["workers"]), "--workers", "2", "--batch-size", "500",
+                     "--quiet"]) == 0
+    assert paths["workers"].read_text() == paths["here"].read_text()
+    assert cli.main(["predict", str(out), "fashion-mnist", "--workers", "2", "--quiet"]) == 2
+    assert "must be an .npy or .zarr array" in capsys.readouterr().err

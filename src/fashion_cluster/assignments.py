@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,9 @@ from .artifacts import atomic_path
 from .runs import FittedMethod, RunResult
 
 __all__ = ["predict_csv", "write_run_assignments"]
+
+# A batch's clusters and, where the method has one, the probability of each.
+Assigned = tuple[np.ndarray, np.ndarray | None]
 
 
 def write_run_assignments(path: str | os.PathLike, labels: dict[str, dict[str, np.ndarray]],
@@ -59,15 +62,22 @@ def _class_of(matched: list[int] | None, cluster: int, class_names: list[str]) -
 def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray,
                 names: Sequence[str | int],
                 out: str | os.PathLike | None, batch_size: int = 4096,
-                progress: Callable[[int], None] | None = None) -> int:
+                progress: Callable[[int], None] | None = None,
+                assigned: Iterable[Assigned] | None = None) -> int:
     """Assign ``images`` with a run's fitted method and write one CSV row an image
     (``image, cluster[, class][, probability]``) to ``out`` (stdout when None).
 
     Every image is checked against the run's input (size, channels) before the first
-    row is written. Returns the number of rows.
+    row is written. ``assigned`` gives the ``(labels, confidence)`` of each batch of
+    ``batch_size`` images, in order, when they come from elsewhere (a Dask cluster:
+    `fashion_cluster.distributed.DaskRunner.assign`); by default they are computed
+    here. Returns the number of rows.
     """
     run.scale(images[:1])  # raises DatasetError for images of another shape
-    rows = _rows(run, method, images, names, batch_size, progress)
+    if assigned is None:
+        assigned = (method.assign(run.scale(images[start : start + batch_size]))
+                    for start in range(0, len(names), batch_size))
+    rows = _rows(method, assigned, names, batch_size, progress)
     header = next(rows)
     if out is None:
         _write(sys.stdout, header, rows)
@@ -83,15 +93,15 @@ def _write(fh, header: list[str], rows: Iterator[list]) -> None:
     writer.writerows(rows)
 
 
-def _rows(run: RunResult, method: FittedMethod, images: np.ndarray, names: Sequence[str | int],
+def _rows(method: FittedMethod, assigned: Iterable[Assigned], names: Sequence[str | int],
           batch_size: int, progress: Callable[[int], None] | None) -> Iterator[list]:
-    """The header, then one row an image, assigned batch by batch."""
+    """The header, then one row an image, batch by batch."""
     has_proba = hasattr(method.clusterer, "predict_proba")
     classes = method.cluster_classes
     yield (["image", "cluster"] + (["class"] if classes else [])
            + (["probability"] if has_proba else []))
-    for start in range(0, len(images), batch_size):
-        labels, confidence = method.assign(run.scale(images[start : start + batch_size]))
+    start = 0
+    for labels, confidence in assigned:
         for j, c in enumerate(labels.tolist()):
             row: list = [names[start + j], c]
             if classes:
@@ -99,5 +109,6 @@ def _rows(run: RunResult, method: FittedMethod, images: np.ndarray, names: Seque
             if confidence is not None:
                 row.append(f"{confidence[j]:.4f}")
             yield row
+        start += len(labels)
         if progress is not None:
-            progress(min(start + batch_size, len(images)))
+            progress(start)

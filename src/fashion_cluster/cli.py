@@ -2,7 +2,8 @@
 
     fashion-cluster [--version] [-v | -q] [--debug] COMMAND ...
     fashion-cluster run --preset paper|quick|FILE.toml [--out DIR] [--seed N] [--k K|auto]
-                        [--device auto|cpu|cuda|cuda:N] [--data-dir DIR] [--quiet]
+                        [--nproc N] [--device auto|cpu|cuda|cuda:N] [--data-dir DIR]
+                        [--quiet]
     fashion-cluster data [--data-dir DIR] [--fetch] [--quiet]
     fashion-cluster elbow --out DIR [--k-min 1] [--k-max 25] [--n-init 10] [--seed N]
                           [--n-images N] [--device ...] [--data-dir DIR] [--quiet]
@@ -11,10 +12,12 @@
     fashion-cluster to-zarr PATH [--dataset ...]
     fashion-cluster kmeans-zarr PATH --k K --out DIR [--scheduler ADDR | --workers N]
     fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv]
+                            [--scheduler ADDR | --workers N]
     fashion-cluster presets
 
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
-sweeps on a Dask cluster.
+sweeps on a Dask cluster, ``predict`` to assign an .npy or .zarr array batch by batch on
+one.
 
 Messages go to stderr through `logging` (``-v`` adds debug lines, ``-q`` leaves only
 warnings and errors, and no progress bars); results go to stdout.
@@ -135,9 +138,11 @@ def _parser() -> argparse.ArgumentParser:
     def cluster(p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                           help="run the sweeps on this Dask scheduler (tcp://HOST:PORT)")
+                           help="run the sweeps (predict: the batches) on this Dask "
+                                "scheduler (tcp://HOST:PORT)")
         group.add_argument("--workers", type=_positive_int, default=None,
-                           help="run the sweeps on a local Dask cluster of N workers")
+                           help="run the sweeps (predict: the batches) on a local Dask "
+                                "cluster of N workers")
 
     def common(p: argparse.ArgumentParser, device: bool = True) -> None:
         data_dir(p)
@@ -161,6 +166,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="number of clusters; 'auto': the k whose K-Means partition has "
                           "the highest silhouette (label-free), 'knee': the knee of the "
                           "elbow curve, over the elbow sweep's range (default: the preset's)")
+    run.add_argument("--nproc", type=_positive_int, default=None,
+                     help="train the contrastive CNN on N processes of this machine "
+                          "(torch.distributed: CPU processes, or one a GPU; default: the "
+                          "preset's, 1)")
     dataset(run)
     cluster(run)
     common(run)
@@ -229,7 +238,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", type=Path, default=None, metavar="FILE.csv",
                          help="CSV file to write (default: standard output)")
     predict.add_argument("--batch-size", type=_positive_int, default=4096,
-                         help="images assigned at a time (default: 4096)")
+                         help="images assigned at a time, or by one Dask task "
+                              "(default: 4096)")
+    cluster(predict)
     data_dir(predict)
     quiet(predict)
 
@@ -283,6 +294,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         changes["data__image_size"] = args.image_size
     if args.channels is not None:
         changes["data__channels"] = args.channels
+    if args.nproc is not None:
+        changes["simclr__processes"] = args.nproc
     if changes:
         config = config.replace(**changes)
     out = args.out or Path("results") / config.name
@@ -416,6 +429,7 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .assignments import predict_csv
+    from .data import DatasetError
     from .datasets import read_images
     from .progress import Reporter
     from .runs import load_run
@@ -427,12 +441,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                 image_size=tuple(data["image_size"]) or None,
                                 channels=data["channels"] or None)
     run.scale(images[:1])  # images of the run's size and channels, or an error
+    clustered = args.scheduler is not None or args.workers is not None
+    if clustered and Path(args.input).suffix.lower() not in (".npy", ".zarr"):
+        raise DatasetError(f"{args.input}: on a Dask cluster the images must be an .npy or "
+                           ".zarr array, which every worker reads its batches from "
+                           "(fashion-cluster to-zarr writes one)")
     log = Reporter(args.quiet)
     log.info(f"assigning {len(names):,} images with {method.title} ({method.name}) of "
              f"{args.run_dir}")
-    with log.bar(len(names), "predict", unit="image") as bar:
+    with _runner(args) as runner, log.bar(len(names), "predict", unit="image") as bar:
+        assigned = runner.assign(args.run_dir, method.name, args.input, len(names),
+                                 args.batch_size) if runner is not None else None
         predict_csv(run, method, images, names, args.out, args.batch_size,
-                    progress=lambda done: bar.update(done - bar.n))
+                    progress=lambda done: bar.update(done - bar.n), assigned=assigned)
     if args.out is not None:
         log.info(f"{len(names):,} assignments written to {args.out}")
     return 0

@@ -23,9 +23,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from . import ddp
 from .training import Checkpoint, History, check_finite
 
 __all__ = ["SimCLRNet", "augment", "colour_matrices", "nt_xent", "train_simclr"]
@@ -157,6 +159,13 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(logits, targets)
 
 
+class _Pair(nn.ModuleDict):
+    """Encoder and projection head as one module (what DistributedDataParallel wraps)."""
+
+    def forward(self, views: torch.Tensor) -> torch.Tensor:
+        return self["head"](self["encoder"].forward_images(views))
+
+
 def train_simclr(
     encoder: SimCLRNet,
     x: np.ndarray,
@@ -167,6 +176,7 @@ def train_simclr(
     temperature: float = 0.5,
     crop_min: float = 0.4,
     seed: int = 0,
+    processes: int = 1,
     checkpoint: str | os.PathLike | None = None,
     progress: Callable[[int, int, History], None] | None = None,
 ) -> History:
@@ -176,42 +186,63 @@ def train_simclr(
     incomplete last batches are dropped (`fashion_cluster.training.schedule` gives the
     settings for small sets). The history's ``loss`` is the mean NT-Xent loss per epoch.
     Checkpointed after every epoch (see `fashion_cluster.training.Checkpoint`).
+
+    With ``processes`` > 1, or when called in every process of a torch.distributed
+    process group (``torchrun``), each process trains on its share of every batch of
+    ``batch_size`` images (`fashion_cluster.ddp`); the loss still sees the whole batch's
+    negatives. Batch norm then normalises each process's share (no CPU backend has
+    synchronised batch norm).
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+    for name, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("processes", processes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if processes > 1 and ddp.world()[1] == 1:
+        return _train_on_processes(encoder, x, processes, progress, epochs=epochs,
+                                   batch_size=batch_size, learning_rate=learning_rate,
+                                   temperature=temperature, crop_min=crop_min, seed=seed,
+                                   checkpoint=checkpoint)
+    rank, world = ddp.world()
     device = next(encoder.parameters()).device
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     n = len(xt)
-    batch_size = min(batch_size, n)
-    steps = n // batch_size
-    if steps < 1 or batch_size < 2:
-        raise ValueError(f"SimCLR needs at least 2 images a batch, got {n} images")
+    batch_size = min(batch_size, n) // world * world
+    steps = n // batch_size if batch_size else 0
+    if steps < 1 or batch_size < 2 * world:
+        raise ValueError(f"SimCLR needs at least 2 images a batch and process, got {n} "
+                         f"images for {world} process(es)")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = projection_head(encoder.config["feature_dim"]).to(device)
-    both = nn.ModuleDict({"encoder": encoder, "head": head})
-    optimizer = torch.optim.Adam(both.parameters(), lr=learning_rate, weight_decay=1e-6)
+    pair = _Pair({"encoder": encoder, "head": head})
+    optimizer = torch.optim.Adam(pair.parameters(), lr=learning_rate, weight_decay=1e-6)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate,
                                                     total_steps=epochs * steps, pct_start=0.05)
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
-    ckpt = Checkpoint(checkpoint, {"model": "SimCLRNet", "config": encoder.config, "n": n,
-                                   "epochs": epochs, "batch_size": batch_size,
-                                   "lr": learning_rate, "temperature": temperature,
-                                   "crop_min": crop_min, "seed": seed, "device": device.type})
-    start, history = ckpt.load(both, optimizer, generator, scheduler)
-    both.train()
+    settings = {"model": "SimCLRNet", "config": encoder.config, "n": n, "epochs": epochs,
+                "batch_size": batch_size, "lr": learning_rate, "temperature": temperature,
+                "crop_min": crop_min, "seed": seed, "device": device.type}
+    ckpt = Checkpoint(checkpoint if rank == 0 else None,
+                      settings | ({"processes": world} if world > 1 else {}))
+    start, history = ckpt.load(pair, optimizer, generator, scheduler)
+    if world > 1:  # every process starts where the first one's checkpoint left off
+        start, history = _from_first_process(pair, optimizer, generator, scheduler, start,
+                                             history)
+    model = nn.parallel.DistributedDataParallel(pair) if world > 1 else pair
+    pair.train()
     for epoch in range(start, epochs):
         tic = time.perf_counter()
         order = torch.randperm(n, generator=generator, device=device)
+        # One process: the views come from the same generator as the order (as always).
+        # Several: each draws its own, seeded by (seed, epoch, rank), so a resumed run
+        # draws the same views.
+        views = generator if world == 1 else _view_generator(seed, epoch, rank, device)
         total = 0.0
         for step in range(steps):
-            batch = encoder.images(xt[order[step * batch_size : (step + 1) * batch_size]])
-            views = torch.cat([augment(batch, generator, crop_min),
-                               augment(batch, generator, crop_min)])
-            z = head(encoder.forward_images(views))
-            loss = nt_xent(z[: len(batch)], z[len(batch) :], temperature)
+            rows = order[step * batch_size : (step + 1) * batch_size][rank::world]
+            loss = _step_loss(model, encoder.images(xt[rows]), views, crop_min, temperature,
+                              world)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -221,8 +252,63 @@ def train_simclr(
         history.loss.append(total / steps)
         history.val_loss.append(float("nan"))
         history.epoch_seconds.append(time.perf_counter() - tic)
-        ckpt.save(both, optimizer, generator, epoch + 1, history, scheduler)
+        ckpt.save(pair, optimizer, generator, epoch + 1, history, scheduler)
         if progress is not None:
             progress(epoch + 1, epochs, history)
+    if world > 1:  # the batch-norm statistics of the first process, on every process
+        for buffer in encoder.buffers():
+            dist.broadcast(buffer, src=0)
     encoder.eval()
     return history
+
+
+def _step_loss(model: nn.Module, batch: torch.Tensor, generator: torch.Generator,
+               crop_min: float, temperature: float, world: int) -> torch.Tensor:
+    """NT-Xent of two augmented views of ``batch`` (this process's share of the batch)."""
+    views = torch.cat([augment(batch, generator, crop_min), augment(batch, generator, crop_min)])
+    z = model(views)
+    z1, z2 = z[: len(batch)], z[len(batch) :]
+    if world > 1:
+        z1, z2 = ddp.gather(z1), ddp.gather(z2)
+    return nt_xent(z1, z2, temperature)
+
+
+def _view_generator(seed: int, epoch: int, rank: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0]))
+    return generator
+
+
+def _from_first_process(pair, optimizer, generator, scheduler, start, history):
+    """Rank 0's training state (it alone reads the checkpoint), on every process."""
+    state = [(start, history, generator.get_state(), scheduler.state_dict(),
+              {k: v.cpu() for k, v in pair.state_dict().items()}, optimizer.state_dict())]
+    dist.broadcast_object_list(state, src=0)
+    start, history, rng, schedule_state, weights, optimizer_state = state[0]
+    generator.set_state(rng)
+    scheduler.load_state_dict(schedule_state)
+    pair.load_state_dict(weights)
+    optimizer.load_state_dict(optimizer_state)
+    return start, history
+
+
+def _train_on_processes(encoder: SimCLRNet, x: np.ndarray, processes: int, progress,
+                        **settings) -> History:
+    """`train_simclr` on ``processes`` new processes (`fashion_cluster.ddp.start`)."""
+    device = next(encoder.parameters()).device
+    shared = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).share_memory_()
+    state = {k: v.cpu() for k, v in encoder.state_dict().items()}
+    weights, history = ddp.start(_process, processes, (encoder.config, state, shared, settings),
+                                 device, on_report=progress)
+    encoder.load_state_dict(weights)
+    encoder.eval()
+    return history
+
+
+def _process(device: torch.device, report, config: dict, state: dict, x: torch.Tensor,
+             settings: dict) -> tuple[dict, History]:
+    """One process of `_train_on_processes`: a copy of the encoder, trained in the group."""
+    encoder = SimCLRNet(**config).to(device)
+    encoder.load_state_dict(state)
+    history = train_simclr(encoder, x.numpy(), progress=report, **settings)
+    return {k: v.cpu() for k, v in encoder.state_dict().items()}, history

@@ -376,10 +376,11 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
     """Every image of a source, in its own order, with a name for each (for ``predict``).
 
     ``spec`` is anything `load_dataset` takes (every split, training first, no
-    hold-out), a single image file, or an ``.npy`` array of shape (N, H, W[, C]), which
-    is memory-mapped. Names are file paths relative to an image folder, the file name of
-    a single image, ``split/index``, or the index alone for one-array sources (then a
-    ``range``, so that a million names take no memory).
+    hold-out), a single image file, an ``.npy`` array of shape (N, H, W[, C]), which
+    is memory-mapped, or a ``.zarr`` array (read lazily; rows may be flattened images,
+    as ``fashion-cluster to-zarr`` writes them). Names are file paths relative to an
+    image folder, the file name of a single image, ``split/index``, or the index alone
+    for one-array sources (then a ``range``, so that a million names take no memory).
     """
     if str(spec).lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
         ((xtr, _), (xte, _)) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
@@ -397,6 +398,9 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
         return _check_shape(images, str(path)), range(len(images))
     if path.is_file():
         return _named(_npz_arrays(path))
+    if path.suffix.lower() == ".zarr":
+        array = _open_zarr(path)
+        return array, range(array.shape[0])
     idx = _idx_files(path)
     if idx:
         arrays = {"train": _check_images(read_idx(idx["train_images"]), str(path))}
@@ -406,6 +410,23 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
     files, _ = _image_files(path)
     stack, _ = _read_image_files([f for f, _ in files], image_size, channels, path)
     return stack, [str(f.relative_to(path)) for f, _ in files]
+
+
+def _open_zarr(path: Path):
+    """A zarr array of images, (N, H, W[, C]) or flattened (N, pixels), read lazily."""
+    try:
+        import zarr
+    except ImportError:
+        raise DatasetError(f"{path}: reading zarr arrays needs the [dask] extra "
+                           "(pip install 'fashion-cluster[dask]')") from None
+    try:
+        array = zarr.open_array(str(path), mode="r")
+    except Exception as exc:  # noqa: BLE001 - zarr raises several kinds for a bad store
+        raise DatasetError(f"{path}: cannot be read as a zarr array ({exc})") from None
+    if array.ndim not in (2, 3, 4) or array.shape[0] == 0:
+        raise DatasetError(f"{path}: expected images (N, H, W[, C]) or rows (N, pixels), "
+                           f"got an array of shape {array.shape}")
+    return array
 
 
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:

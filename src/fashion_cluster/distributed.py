@@ -9,6 +9,8 @@ What is distributed:
   locally); the result for a k does not depend on the other k of its task
   (`fashion_cluster.kmeans.kmeans_sweep`), so the sweep gives the same numbers;
 - the **seed sweeps** of every method: one task per seed;
+- **assigning new images** (``fashion-cluster predict``): one task a batch of an .npy or
+  zarr array, each worker reading its rows and the run's fitted method from disk;
 - **raw-pixel K-Means on a chunked on-disk array** (zarr): dask-ml's k-means|| seeds it,
   then every Lloyd iteration is one pass in which each task reads one chunk and returns
   per-cluster sums; no process ever holds the whole set.
@@ -23,6 +25,7 @@ one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -139,6 +142,27 @@ def _seed_task(method_name: str, section, k: int, device: str, arrays: dict, enc
                  arrays["images"], encoder)
 
 
+@functools.lru_cache(maxsize=4)
+def _fitted(run_dir: str, method: str):
+    """A run and one of its fitted methods, loaded once a worker."""
+    from .runs import load_run
+
+    run = load_run(run_dir)
+    return run, run.method(method)
+
+
+def _assign_task(run_dir: str, method: str, source: str, start: int, stop: int,
+                 threads: int):
+    """Clusters (and confidences) of rows ``start:stop`` of an .npy or zarr array, read
+    by the worker itself."""
+    from .datasets import read_images
+
+    _threads(threads)
+    run, fitted = _fitted(run_dir, method)
+    images, _ = read_images(source)
+    return fitted.assign(run.scale(np.asarray(images[start:stop])))
+
+
 class DaskRunner:
     """Runs the study's sweeps as tasks on a Dask client.
 
@@ -196,6 +220,23 @@ class DaskRunner:
                                       retries=RETRIES)
                    for seed in seeds]
         return self._gather(futures)
+
+    def assign(self, run_dir: str | Path, method: str, source: str | Path, n: int,
+               batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Assign the ``n`` images of an .npy or zarr array with a run's fitted method,
+        one task a batch; yields ``(labels, confidence)`` batch by batch, in order.
+
+        Every worker reads the run and its batches from the paths (a shared file system
+        on a cluster of several machines). A batch whose worker dies is redone on another.
+        """
+        futures = [self.client.submit(_assign_task, str(Path(run_dir).resolve()), method,
+                                      str(Path(source).resolve()), start,
+                                      min(start + batch_size, n), self.task_threads,
+                                      pure=False, retries=RETRIES)
+                   for start in range(0, n, batch_size)]
+        for future in futures:
+            yield self._gather(future)
+            future.release()  # its result is written: let the cluster forget it
 
 
 # ------------------------------------------------------- bigger than memory

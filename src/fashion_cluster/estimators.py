@@ -512,6 +512,8 @@ class ContrastiveSCAN(_Composite):
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
     verbose : bool, default False
+    processes : int, default 1
+        Train the CNN on this many processes (see `ContrastiveEncoder`).
 
     Attributes
     ----------
@@ -525,7 +527,7 @@ class ContrastiveSCAN(_Composite):
                  batch_size=512, min_steps=300, learning_rate=1e-3, temperature=0.5,
                  crop_min=0.4, scan_epochs=30, scan_min_steps=1000, heads=10, neighbours=20,
                  views=4, entropy_weight=5.0, device="auto", random_state=None,
-                 verbose=False):
+                 verbose=False, processes=1):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.feature_dim = feature_dim
@@ -544,12 +546,14 @@ class ContrastiveSCAN(_Composite):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.processes = processes
 
     def _representation(self, seed: int) -> ContrastiveEncoder:
         return ContrastiveEncoder(self.image_shape, self.feature_dim, self.epochs,
                                   self.batch_size, self.min_steps, self.learning_rate,
                                   self.temperature, self.crop_min, device=self.device,
-                                  random_state=seed, verbose=self.verbose)
+                                  random_state=seed, verbose=self.verbose,
+                                  processes=self.processes)
 
     def _clusterer(self, seed: int, k: int) -> SCANClusterer:
         return SCANClusterer(None, k, self.heads, self.scan_epochs, self.batch_size,

@@ -384,6 +384,9 @@ class ContrastiveEncoder(_Network):
         Smallest crop, as a fraction of the image's area.
     value_range, device, random_state, verbose
         As `DenseAutoencoder`.
+    processes : int, default 1
+        Train on this many processes of this machine (torch.distributed: CPU processes,
+        or one a GPU), each taking its share of every batch (`fashion_cluster.ddp`).
 
     Attributes
     ----------
@@ -396,7 +399,8 @@ class ContrastiveEncoder(_Network):
 
     def __init__(self, image_shape=None, feature_dim=512, epochs=8, batch_size=512,
                  min_steps=300, learning_rate=1e-3, temperature=0.5, crop_min=0.4,
-                 value_range=None, device="auto", random_state=None, verbose=False):
+                 value_range=None, device="auto", random_state=None, verbose=False,
+                 processes=1):
         self.image_shape = image_shape
         self.feature_dim = feature_dim
         self.epochs = epochs
@@ -409,10 +413,12 @@ class ContrastiveEncoder(_Network):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.processes = processes
 
     def _validate(self) -> None:
         super()._validate()
         check_int(self, "feature_dim")
+        check_int(self, "processes")
         check_int(self, "batch_size", low=2)
         check_int(self, "min_steps", low=0)
         check_real(self, "temperature")
@@ -432,8 +438,8 @@ class ContrastiveEncoder(_Network):
         self.epochs_, self.batch_size_ = self.fit_schedule(len(x))
         return train_simclr(model, x, epochs=self.epochs_, batch_size=self.batch_size_,
                             learning_rate=self.learning_rate, temperature=self.temperature,
-                            crop_min=self.crop_min, seed=seed, checkpoint=checkpoint,
-                            progress=progress)
+                            crop_min=self.crop_min, seed=seed, processes=self.processes,
+                            checkpoint=checkpoint, progress=progress)
 
     def view_features(self, X, views: int, generator: torch.Generator,
                       block: int = 2048) -> torch.Tensor:

@@ -131,7 +131,8 @@ class RunResult:
         return FittedMethod(name, entry["title"], method, representation, clusterer, classes)
 
     def scale(self, images: np.ndarray) -> np.ndarray:
-        """Images as the run's input: float32 (n, H*W*C) in the run's value range.
+        """Images (n, H, W[, C]), or flattened rows (n, H*W*C), as the run's input:
+        float32 (n, H*W*C) in the run's value range.
 
         Raises
         ------
@@ -140,6 +141,8 @@ class RunResult:
         """
         images = np.asarray(images)
         shape = self.image_shape
+        if images.ndim == 2 and images.shape[1] == np.prod(shape):
+            images = images.reshape(len(images), *shape)
         squeezed = images.shape[1:-1] if images.ndim == 4 and images.shape[-1] == 1 else None
         if tuple(images.shape[1:]) != shape and squeezed != shape:
             raise DatasetError(f"images of shape {_shape_text(images.shape[1:])}, but the run "

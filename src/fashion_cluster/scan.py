@@ -4,7 +4,7 @@ Van Gansbeke et al., *SCAN: Learning to Classify Images without Labels* (ECCV 20
 clustering step, on the frozen features of a contrastive encoder:
 
 1. Mine the ``neighbours`` nearest neighbours of every training image (cosine similarity
-   of its features).
+   of its features; exact, or from an approximate index on large sets).
 2. Train ``heads`` linear softmax heads on standardised features with the SCAN loss
    ``-log <p(anchor), p(neighbour)> - entropy_weight * H(mean p)``: an image and a random
    neighbour should get the same cluster, and clusters should be used evenly. Anchors
@@ -26,11 +26,28 @@ from torch import nn
 
 from .training import schedule
 
-__all__ = ["assign", "logits", "nearest_neighbours", "train_heads"]
+__all__ = ["EXACT_SEARCH_LIMIT", "assign", "logits", "nearest_neighbours", "train_heads"]
 
 
-def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512) -> torch.Tensor:
-    """Indices (N, k) of each row's k most cosine-similar other rows (exact search)."""
+# Above this many images the neighbours come from an approximate index (pynndescent):
+# exact search grows with the square of N (33 s at 70,000 on 2 cores, about 2 h at a
+# million) and pynndescent's recall@20 was 0.998 at 70,000, but its first call in a process
+# compiles for about 20 s (benchmarks/results/knn-2026-11-30.md).
+EXACT_SEARCH_LIMIT = 100_000
+
+
+def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512, *,
+                       search: str = "auto", seed: int = 0) -> torch.Tensor:
+    """Indices (N, k) of each row's k most cosine-similar other rows.
+
+    ``search`` is ``"exact"`` (blocked matrix products, memory of one block), ``"approximate"``
+    (a pynndescent graph, single-threaded so that it is the same on every machine for a
+    ``seed``) or ``"auto"``: exact up to `EXACT_SEARCH_LIMIT` rows.
+    """
+    if search not in ("auto", "exact", "approximate"):
+        raise ValueError(f"search must be 'auto', 'exact' or 'approximate', got {search!r}")
+    if search == "approximate" or (search == "auto" and len(features) > EXACT_SEARCH_LIMIT):
+        return _approximate_neighbours(features, k, seed)
     unit = F.normalize(features, dim=1)
     out = torch.empty(len(unit), k, dtype=torch.int64, device=unit.device)
     for start in range(0, len(unit), block):
@@ -39,6 +56,20 @@ def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512) -> torc
         sims[rows - start, rows] = float("-inf")  # not its own neighbour
         out[start : start + block] = sims.topk(k, dim=1).indices
     return out
+
+
+def _approximate_neighbours(features: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    from pynndescent import NNDescent
+
+    points = features.detach().float().cpu().numpy()
+    graph = NNDescent(points, metric="cosine", n_neighbors=k + 1, random_state=seed,
+                      n_jobs=1).neighbor_graph[0]
+    # Each row's own index is normally first; drop it wherever it is (duplicates tie).
+    rows = np.arange(len(graph))[:, None]
+    own = graph == rows
+    own[~own.any(axis=1), -1] = True  # not found: drop the farthest instead
+    keep = graph[~own].reshape(len(graph), k)
+    return torch.from_numpy(keep.astype(np.int64)).to(features.device)
 
 
 def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, heads: int,
@@ -69,7 +100,7 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
     device = features.device
     n, dim = features.shape
     views = len(augmented)
-    neighbour_index = nearest_neighbours(features, min(neighbours, n - 1))
+    neighbour_index = nearest_neighbours(features, min(neighbours, n - 1), seed=seed)
     all_views = torch.cat([augmented.float(), features[None]]) if views else features[None]
     mean = all_views.mean(dim=(0, 1))
     std = all_views.std(dim=(0, 1)) + 1e-6

@@ -127,7 +127,9 @@ def representation(run: Run, kind: str) -> dict:
 def _train(run: Run, rep, est) -> None:
     checkpoint = run.out / "checkpoints" / f"{rep.artifact}.safetensors"
     epochs, batch = est.fit_schedule(len(run.data.x_train))
-    run.log.info(f"{rep.title}: {epochs} epochs, batch {batch}, on {run.device.type}")
+    processes = est.get_params().get("processes", 1)
+    run.log.info(f"{rep.title}: {epochs} epochs, batch {batch}, on {run.device.type}"
+                 + (f" ({processes} processes)" if processes > 1 else ""))
     with run.log.bar(epochs, f"training the {rep.title}", unit="epoch") as bar:
         def progress(epoch: int, epochs: int, history) -> None:
             bar.update(epoch - bar.n)

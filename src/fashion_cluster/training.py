@@ -89,9 +89,10 @@ def _mean_loss(model: nn.Module, x: torch.Tensor) -> float:
 class Checkpoint:
     """One training run's checkpoint: a safetensors file rewritten after every epoch.
 
-    It holds the weights (and buffers) of ``module``, the optimiser's state tensors, the
-    batch-order generator, and, as metadata, the epoch, the loss history, the scheduler
-    state and a fingerprint of the run's settings. `load` restores all of it, so the
+    It holds the weights (and buffers) of ``module``, the optimiser's state tensors and
+    hyperparameters, the batch-order generator, and, as metadata, the epoch, the loss
+    history, the scheduler state and a fingerprint of the run's settings. `load`
+    restores all of it, so the
     run continues exactly where it stopped; a checkpoint of other settings is ignored,
     a damaged one is reported (as a warning) and training starts over.
     """
@@ -111,8 +112,11 @@ class Checkpoint:
                 tensors[f"optim.{i}.{key}"] = (value if torch.is_tensor(value)
                                                else torch.tensor(value))
         tensors["rng.shuffle"] = generator.get_state()
+        # The hyperparameters a scheduler changes as it goes (learning rate, Adam's betas).
+        groups = [{k: v for k, v in group.items() if k != "params"}
+                  for group in optimizer.param_groups]
         meta = {"fingerprint": self.fingerprint, "epoch": str(epoch),
-                "history": json.dumps(asdict(history))}
+                "history": json.dumps(asdict(history)), "param_groups": json.dumps(groups)}
         if scheduler is not None:
             meta["scheduler"] = json.dumps(scheduler.state_dict())
         write_tensors(self.path, tensors, metadata=meta)
@@ -149,6 +153,10 @@ class Checkpoint:
                          if k.startswith(f"optim.{i}.")}
                 if state:
                     optimizer.state[param] = state
+            for group, saved in zip(optimizer.param_groups,
+                                    json.loads(meta.get("param_groups", "[]")), strict=False):
+                group.update({k: tuple(v) if isinstance(v, list) else v
+                              for k, v in saved.items()})
             generator.set_state(tensors["rng.shuffle"])
             if scheduler is not None:
                 scheduler.load_state_dict(json.loads(meta["scheduler"]))

@@ -1,0 +1,133 @@
+"""The contrastive CNN trained on 1 and on 2 processes (torch.distributed), back to back.
+
+For each set size and process count: wall time of ``--epochs`` SimCLR epochs (batch 512,
+the presets' settings), images per second, the loss, and the peak resident memory of the
+driver and of each training process (polled from /proc every 0.2 s). One process uses
+all of this machine's torch threads; N processes share them out.
+
+    python benchmarks/bench_ddp.py [--sizes 70000] [--processes 1,2] [--epochs 1]
+        [--repeats 1] [--out benchmarks/results/ddp.md]
+
+Sizes above 70,000 are Fashion-MNIST's images shifted by up to 2 pixels and noised
+(`bench_distributed.write_big`'s recipe), generated in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+
+import numpy as np
+import torch
+from common import machine, median, table
+
+from fashion_cluster.contrastive import SimCLRNet, train_simclr
+from fashion_cluster.data import load_fashion_mnist, scale_images
+
+
+def images(n: int) -> np.ndarray:
+    base = np.concatenate([load_fashion_mnist("train")[0], load_fashion_mnist("test")[0]])
+    if n <= len(base):
+        return scale_images(base[:n])
+    rng = np.random.default_rng(0)
+    out = np.empty((n, 784), dtype=np.float32)
+    for start in range(0, n, 50_000):
+        stop = min(start + 50_000, n)
+        pick = base[rng.integers(0, len(base), stop - start)]
+        dy, dx = rng.integers(-2, 3, 2)
+        noisy = np.roll(pick, (dy, dx), axis=(1, 2)).astype(np.int16)
+        noisy += rng.integers(-8, 9, noisy.shape).astype(np.int16)
+        out[start:stop] = scale_images(np.clip(noisy, 0, 255).astype(np.uint8))
+    return out
+
+
+def _hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class PeakMemory:
+    """Peak resident memory of this process and of its children, polled."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            for process in [me, *me.children(recursive=True)]:
+                self.peaks[process.pid] = max(self.peaks.get(process.pid, 0), _hwm(process.pid))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run(x: np.ndarray, processes: int, epochs: int) -> dict:
+    torch.manual_seed(0)
+    encoder = SimCLRNet()
+    with PeakMemory() as memory:
+        tic = time.perf_counter()
+        history = train_simclr(encoder, x, epochs=epochs, batch_size=512, seed=0,
+                               processes=processes)
+        seconds = time.perf_counter() - tic
+    driver = memory.peaks.pop(os.getpid(), 0)
+    workers = sorted(memory.peaks.values(), reverse=True)[:processes] if processes > 1 else []
+    return {"seconds": seconds, "loss": history.loss[-1], "driver": driver,
+            "workers": workers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="70000")
+    parser.add_argument("--processes", default="1,2")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    counts = [int(p) for p in args.processes.split(",")]
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        x = images(n)
+        results: dict[int, list] = {p: [] for p in counts}
+        for _ in range(args.repeats):
+            for p in counts:  # back to back, alternating
+                results[p].append(run(x, p, args.epochs))
+                print(n, p, results[p][-1], flush=True)
+        for p in counts:
+            seconds = median([r["seconds"] for r in results[p]])
+            last = results[p][-1]
+            rows.append([f"{n:,}", p, f"{seconds:.0f}", f"{n * args.epochs / seconds:,.0f}",
+                         f"{last['loss']:.3f}", f"{last['driver'] / 1e6:,.0f}",
+                         ", ".join(f"{w / 1e6:,.0f}" for w in last["workers"]) or "-"])
+        del x
+    text = (f"Machine: {machine()}\n\n{args.epochs} epoch(s), batch 512, median of "
+            f"{args.repeats}\n\n"
+            + table(["images", "processes", "s", "images/s", "loss", "driver peak MB",
+                     "training processes' peak MB"], rows))
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(f"`python benchmarks/bench_ddp.py --sizes {args.sizes} --processes "
+                     f"{args.processes} --epochs {args.epochs} --repeats {args.repeats}`"
+                     f"\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Scaling out the best method: neighbour search for large sets, training on several
+processes (torch.distributed)."""
+
+import numpy as np
+import pytest
+import torch
+
+from fashion_cluster.scan import nearest_neighbours
+
+
+def _blobs(seed: int, n: int = 3000, dim: int = 32) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(10, dim))
+    x = centres[rng.integers(10, size=n)] + 0.5 * rng.normal(size=(n, dim))
+    return torch.from_numpy(x.astype(np.float32))
+
+
+def test_approximate_neighbours_find_the_exact_ones_and_repeat():
+    x = _blobs(0)
+    exact = nearest_neighbours(x, 10, search="exact").numpy()
+    approximate = nearest_neighbours(x, 10, search="approximate", seed=0).numpy()
+    assert approximate.shape == exact.shape
+    assert not (approximate == np.arange(len(x))[:, None]).any()  # never itself
+    found = [len(np.intersect1d(a, e)) for a, e in zip(approximate, exact, strict=True)]
+    recall = np.mean(found) / 10
+    # Measured 0.980-0.982 on seeds 0-4 of these blobs.
+    assert recall > 0.95
+    again = nearest_neighbours(x, 10, search="approximate", seed=0).numpy()
+    np.testing.assert_array_equal(again, approximate)
+
+
+def test_neighbour_search_is_checked():
+    with pytest.raises(ValueError, match="search must be"):
+        nearest_neighbours(_blobs(0, n=20), 3, search="fast")
+
+
+def _simclr(x: np.ndarray, processes: int, seed: int = 0, **kwargs):
+    from fashion_cluster.contrastive import SimCLRNet, train_simclr
+
+    torch.manual_seed(seed)
+    encoder = SimCLRNet(feature_dim=64)
+    history = train_simclr(encoder, x, epochs=3, batch_size=256, seed=seed,
+                           processes=processes, **kwargs)
+    return encoder, np.array(history.loss)
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(small_real, measured):
+    (x, _), _ = small_real
+    _, one = _simclr(x, 1)
+    encoder, two = _simclr(x, 2)
+    assert two[-1] < two[0]
+    # Two processes draw other augmentations and normalise each half-batch on its own:
+    # their curve differs from one process's by 0.5-0.8 % (seeds 0-5), one process's
+    # curves of different seeds by up to 1 %.
+    assert measured("ddp_loss_relative_difference", np.abs(two - one).max() / one.max()) < 0.02
+    again, _ = _simclr(x, 2)
+    for name, value in encoder.state_dict().items():
+        assert torch.equal(value, again.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_an_interrupted_contrastive_run_resumes_exactly(small_real, tmp_path, processes):
+    (x, _), _ = small_real
+    checkpoint = tmp_path / "simclr.safetensors"
+
+    def stop_after_two(epoch, epochs, history):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _simclr(x, processes, checkpoint=checkpoint, progress=stop_after_two)
+    resumed, curve = _simclr(x, processes, checkpoint=checkpoint)
+    whole, whole_curve = _simclr(x, processes)
+    np.testing.assert_array_equal(curve, whole_curve)
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+
+
+def test_a_failing_process_is_reported(small_real):
+    from fashion_cluster.ddp import ProcessGroupError
+
+    (x, _), _ = small_real
+    with pytest.raises(ProcessGroupError, match="at least 2 images a batch"):
+        _simclr(x[:3], 2)
