@@ -11,13 +11,15 @@ Two machines (run on each; HOST is the first machine's address, reachable from b
 
 Every process runs this script. The contrastive CNN trains on all of them together (each
 takes its share of every batch; `fashion_cluster.ddp`), the SCAN heads on each (they are
-cheap), and the first process saves the model. On one machine, ``fashion-cluster run
+cheap; every process ends with the same CNN, so with the same heads), and the first
+process saves the model. On one machine, ``fashion-cluster run
 --nproc N`` or ``ContrastiveSCAN(processes=N)`` start the processes themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import torch
@@ -31,11 +33,12 @@ def main(n_images: int, epochs: int, min_steps: int, out: Path) -> None:
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         if torch.cuda.is_available():
-            torch.cuda.set_device(dist.get_rank() % torch.cuda.device_count())
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
         images, labels = load_fashion_mnist("train")
         images, labels = images[:n_images], labels[:n_images]
+        # processes = the group's size: train in the group torchrun started.
         model = fc.ContrastiveSCAN(n_clusters=10, epochs=epochs, min_steps=min_steps,
-                                   random_state=0).fit(images)
+                                   processes=dist.get_world_size(), random_state=0).fit(images)
         if dist.get_rank() == 0:
             accuracy = fc.clustering_accuracy(labels, model.labels_)
             model.save(out / "scan.safetensors")

@@ -3,6 +3,7 @@ unreachable schedulers reported, K-Means streamed from a chunked array on disk."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -64,6 +65,32 @@ def test_run_on_local_cluster_matches_local_run(tiny_run, real_dir, tmp_path):
     assert our_sums == pytest.approx(their_sums, rel=1e-4)
 
 
+@contextlib.contextmanager
+def _worker_killed_when_busy(client, after: float = 0.0):
+    """Kill (SIGKILL) the first worker seen busy, ``after`` seconds later, while the body
+    runs; yields the list of killed workers' addresses."""
+    pids = client.run(os.getpid)
+    killed: list[str] = []
+
+    def kill_one_when_busy() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = [w for w, tasks in client.processing().items() if tasks]
+            if busy:
+                time.sleep(after)
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_when_busy)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        killer.join()
+
+
 def test_worker_killed_mid_sweep_is_survived(client, small_real):
     from fashion_cluster.distributed import DaskRunner
 
@@ -72,23 +99,8 @@ def test_worker_killed_mid_sweep_is_survived(client, small_real):
     ks = list(range(2, 12))
     expected = km.kmeans_sweep(x, ks, n_init=3, seed=1, subsample=1500)
     runner = DaskRunner(client)
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_one_when_busy() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            busy = [w for w, tasks in client.processing().items() if tasks]
-            if busy:
-                os.kill(pids[busy[0]], signal.SIGKILL)
-                killed.append(busy[0])
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one_when_busy)
-    killer.start()
-    got = runner.elbow(x, ks, n_init=3, seed=1, subsample=1500)
-    killer.join()
+    with _worker_killed_when_busy(client) as killed:
+        got = runner.elbow(x, ks, n_init=3, seed=1, subsample=1500)
     assert killed, "no worker was busy to be killed"
     for k in ks:
         assert np.array_equal(got[k].centroids, expected[k].centroids), k
@@ -199,26 +211,10 @@ def test_predict_on_a_cluster_survives_a_killed_worker(client, tiny_run, fmnist,
                      str(local), "--quiet"]) == 0
     run = load_run(out)
     method = run.method("ae_gmm")
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_one_when_busy() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            busy = [w for w, tasks in client.processing().items() if tasks]
-            if busy:
-                time.sleep(0.5)  # mid-way: loading the run, or assigning
-                os.kill(pids[busy[0]], signal.SIGKILL)
-                killed.append(busy[0])
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one_when_busy)
-    killer.start()
     remote = tmp_path / "remote.csv"
-    assigned = DaskRunner(client).assign(out, "ae_gmm", store, 8000, 250)
-    predict_csv(run, method, images[:1], range(8000), remote, 250, assigned=assigned)
-    killer.join()
+    with _worker_killed_when_busy(client, after=0.5) as killed:  # loading, or assigning
+        assigned = DaskRunner(client).assign(out, "ae_gmm", store, 8000, 250)
+        predict_csv(run, method, images[:1], range(8000), remote, 250, assigned=assigned)
     assert killed, "no worker was busy to be killed"
     assert remote.read_text() == local.read_text()
     assert len(local.read_text().splitlines()) == 8001
@@ -238,3 +234,30 @@ def test_predict_on_local_workers_from_the_command_line(tiny_run, fmnist, tmp_pa
     assert paths["workers"].read_text() == paths["here"].read_text()
     assert cli.main(["predict", str(out), "fashion-mnist", "--workers", "2", "--quiet"]) == 2
     assert "must be an .npy or .zarr array" in capsys.readouterr().err
+
+
+def test_encode_into_a_zarr_array_on_a_cluster_and_here(client, fmnist, tmp_path):
+    import zarr
+
+    import fashion_cluster as fc
+    from fashion_cluster.distributed import DaskRunner, encode_to_zarr, write_zarr
+
+    (images, _), _ = fmnist
+    images = images[:3000]
+    encoder = fc.ContrastiveEncoder(feature_dim=16, epochs=1, batch_size=64, min_steps=0,
+                                    device="cpu", random_state=0).fit(images[:500])
+    encoder.save(tmp_path / "encoder.safetensors")
+    store = write_zarr(images, tmp_path / "images.zarr", chunk_rows=700)
+    expected = encoder.transform(images.reshape(3000, -1))
+    with _worker_killed_when_busy(client, after=0.5) as killed:
+        out = encode_to_zarr(tmp_path / "encoder.safetensors", store, tmp_path / "f.zarr",
+                             batch_size=250, runner=DaskRunner(client))
+    assert killed, "no worker was busy to be killed"
+    np.testing.assert_allclose(zarr.open_array(str(out), mode="r")[:], expected, atol=1e-5)
+    assert cli.main(["encode", str(tmp_path / "encoder.safetensors"), str(store), "--out",
+                     str(tmp_path / "here.zarr"), "--quiet"]) == 0
+    here = zarr.open_array(str(tmp_path / "here.zarr"), mode="r")
+    assert here.chunks == (4096, 16)
+    np.testing.assert_allclose(here[:], expected, atol=1e-5)
+    assert cli.main(["encode", str(tmp_path / "encoder.safetensors"), "fashion-mnist",
+                     "--out", str(tmp_path / "x.zarr"), "--quiet"]) == 2

@@ -77,7 +77,7 @@ def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray,
     if assigned is None:
         assigned = (method.assign(run.scale(images[start : start + batch_size]))
                     for start in range(0, len(names), batch_size))
-    rows = _rows(method, assigned, names, batch_size, progress)
+    rows = _rows(method, assigned, names, progress)
     header = next(rows)
     if out is None:
         _write(sys.stdout, header, rows)
@@ -94,7 +94,7 @@ def _write(fh, header: list[str], rows: Iterator[list]) -> None:
 
 
 def _rows(method: FittedMethod, assigned: Iterable[Assigned], names: Sequence[str | int],
-          batch_size: int, progress: Callable[[int], None] | None) -> Iterator[list]:
+          progress: Callable[[int], None] | None) -> Iterator[list]:
     """The header, then one row an image, batch by batch."""
     has_proba = hasattr(method.clusterer, "predict_proba")
     classes = method.cluster_classes
@@ -112,3 +112,5 @@ def _rows(method: FittedMethod, assigned: Iterable[Assigned], names: Sequence[st
         start += len(labels)
         if progress is not None:
             progress(start)
+    if start != len(names):  # the partial CSV is not renamed into place
+        raise RuntimeError(f"{start:,} assignments for {len(names):,} images")

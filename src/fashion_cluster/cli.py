@@ -11,8 +11,9 @@
     fashion-cluster report DIR
     fashion-cluster to-zarr PATH [--dataset ...]
     fashion-cluster kmeans-zarr PATH --k K --out DIR [--scheduler ADDR | --workers N]
-    fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv]
+    fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv] [--batch-size N]
                             [--scheduler ADDR | --workers N]
+    fashion-cluster encode MODEL INPUT --out FEATURES.zarr [--scheduler ADDR | --workers N]
     fashion-cluster presets
 
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
@@ -244,6 +245,20 @@ def _parser() -> argparse.ArgumentParser:
     data_dir(predict)
     quiet(predict)
 
+    encode = sub.add_parser(
+        "encode", help="features of an .npy or .zarr array of images by a saved "
+                       "representation, into a zarr array (on a Dask cluster if asked)")
+    encode.add_argument("model", type=Path, metavar="MODEL",
+                        help="a saved representation: RUN_DIR/models/*.safetensors, or "
+                             "any est.save() file of one")
+    encode.add_argument("input", type=Path, metavar="INPUT", help="the images (.npy or .zarr)")
+    encode.add_argument("--out", type=Path, required=True, metavar="FEATURES.zarr",
+                        help="zarr array to write, (N, features) float32")
+    encode.add_argument("--batch-size", type=_positive_int, default=4096,
+                        help="images a task and a chunk of the output (default: 4096)")
+    cluster(encode)
+    quiet(encode)
+
     sub.add_parser("presets", help="list the packaged presets")
     return parser
 
@@ -434,6 +449,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .progress import Reporter
     from .runs import load_run
 
+    clustered = args.scheduler is not None or args.workers is not None
+    if clustered and Path(args.input).suffix.lower() not in (".npy", ".zarr"):
+        raise DatasetError(f"{args.input}: on a Dask cluster the images must be an .npy or "
+                           ".zarr array, which every worker reads its batches from "
+                           "(fashion-cluster to-zarr writes one)")
     run = load_run(args.run_dir)
     method = run.method(args.method)
     data = run.metrics["config"]["data"]
@@ -441,11 +461,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                 image_size=tuple(data["image_size"]) or None,
                                 channels=data["channels"] or None)
     run.scale(images[:1])  # images of the run's size and channels, or an error
-    clustered = args.scheduler is not None or args.workers is not None
-    if clustered and Path(args.input).suffix.lower() not in (".npy", ".zarr"):
-        raise DatasetError(f"{args.input}: on a Dask cluster the images must be an .npy or "
-                           ".zarr array, which every worker reads its batches from "
-                           "(fashion-cluster to-zarr writes one)")
     log = Reporter(args.quiet)
     log.info(f"assigning {len(names):,} images with {method.title} ({method.name}) of "
              f"{args.run_dir}")
@@ -456,6 +471,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                     progress=lambda done: bar.update(done - bar.n), assigned=assigned)
     if args.out is not None:
         log.info(f"{len(names):,} assignments written to {args.out}")
+    return 0
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from .data import DatasetError
+    from .distributed import encode_to_zarr
+    from .progress import Reporter
+
+    if args.input.suffix.lower() not in (".npy", ".zarr"):
+        raise DatasetError(f"{args.input}: encode reads an .npy or .zarr array of images, "
+                           "batch by batch (fashion-cluster to-zarr writes one)")
+    from .datasets import read_images
+
+    log = Reporter(args.quiet)
+    n = len(read_images(args.input)[1])
+    with _runner(args) as runner, log.bar(n, "encode", unit="image") as bar:
+        out = encode_to_zarr(args.model, args.input, args.out, args.batch_size, runner,
+                             progress=lambda done: bar.update(done - bar.n))
+    log.info(f"features written to {out}")
     return 0
 
 
@@ -488,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
                 "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
                 "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr,
-                "predict": _cmd_predict}
+                "predict": _cmd_predict, "encode": _cmd_encode}
     keep_freed_memory()
     log_handler = _log_to_stderr(args)
     # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from torch import nn
 from . import ddp
 from .training import Checkpoint, History, check_finite
 
-__all__ = ["SimCLRNet", "augment", "colour_matrices", "nt_xent", "train_simclr"]
+__all__ = ["SimCLRNet", "StoreRows", "augment", "colour_matrices", "nt_xent", "train_simclr"]
 
 
 # RGB to YIQ (luma and two chroma axes): a hue shift is a rotation of the chroma plane,
@@ -159,6 +159,67 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(logits, targets)
 
 
+class StoreRows:
+    """The images of a chunked on-disk array (zarr) as SimCLR's training set, read a few
+    chunks at a time, so that memory does not grow with the number of images.
+
+    An epoch visits the chunks in a random order, ``buffer_rows`` rows at a time (whole
+    chunks), shuffles the rows within that buffer and cuts batches from it. The order is
+    therefore less random than a full permutation: a store whose rows are sorted (by
+    class, say) should be shuffled when it is written.
+
+    Parameters
+    ----------
+    array : zarr array of shape (N, ...)
+        Rows are images; chunked along the first axis.
+    prepare : callable
+        Maps raw rows (n, ...) to the network's input, float32 (n, D) in [0, 1].
+    buffer_rows : int
+        Rows held at a time (at least one chunk).
+    """
+
+    def __init__(self, array, prepare: Callable[[np.ndarray], np.ndarray],
+                 buffer_rows: int = 20_000):
+        self.array, self.prepare, self.buffer_rows = array, prepare, buffer_rows
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def batches(self, generator: torch.Generator, batch_size: int, steps: int
+                ) -> Iterator[np.ndarray]:
+        """``steps`` batches of ``batch_size`` prepared rows, in a shuffled order."""
+        rows, n = int(self.array.chunks[0]), len(self)
+        chunks = torch.randperm(math.ceil(n / rows), generator=generator,
+                                device=generator.device).tolist()
+        per_fill = max(1, self.buffer_rows // rows)
+        left, made = None, 0
+        for first in range(0, len(chunks), per_fill):
+            parts = [self.prepare(self.array[c * rows : (c + 1) * rows])
+                     for c in chunks[first : first + per_fill]]
+            block = np.concatenate(parts if left is None else [left, *parts])
+            block = block[torch.randperm(len(block), generator=generator,
+                                         device=generator.device).cpu().numpy()]
+            usable = len(block) // batch_size * batch_size
+            for start in range(0, usable, batch_size):
+                if made == steps:
+                    return
+                made += 1
+                yield block[start : start + batch_size]
+            left = block[usable:]
+
+
+def _batches(x: torch.Tensor | StoreRows, generator: torch.Generator, batch_size: int,
+             steps: int) -> Iterator[torch.Tensor]:
+    """One epoch's batches: a permutation of the rows in memory, or a store's."""
+    if isinstance(x, StoreRows):
+        for batch in x.batches(generator, batch_size, steps):
+            yield torch.from_numpy(batch).to(generator.device)
+        return
+    order = torch.randperm(len(x), generator=generator, device=x.device)
+    for step in range(steps):
+        yield x[order[step * batch_size : (step + 1) * batch_size]]
+
+
 class _Pair(nn.ModuleDict):
     """Encoder and projection head as one module (what DistributedDataParallel wraps)."""
 
@@ -168,7 +229,7 @@ class _Pair(nn.ModuleDict):
 
 def train_simclr(
     encoder: SimCLRNet,
-    x: np.ndarray,
+    x: np.ndarray | StoreRows,
     *,
     epochs: int = 8,
     batch_size: int = 512,
@@ -180,79 +241,62 @@ def train_simclr(
     checkpoint: str | os.PathLike | None = None,
     progress: Callable[[int, int, History], None] | None = None,
 ) -> History:
-    """Train ``encoder`` (in place) with SimCLR on images ``x`` of shape (N, H*W*C).
+    """Train ``encoder`` (in place) with SimCLR on images ``x`` of shape (N, H*W*C), in
+    memory, or read from a chunked store as it goes (`StoreRows`).
 
     Adam with weight decay 1e-6 and a one-cycle learning-rate schedule (5% warm-up);
     incomplete last batches are dropped (`fashion_cluster.training.schedule` gives the
     settings for small sets). The history's ``loss`` is the mean NT-Xent loss per epoch.
     Checkpointed after every epoch (see `fashion_cluster.training.Checkpoint`).
 
-    With ``processes`` > 1, or when called in every process of a torch.distributed
-    process group (``torchrun``), each process trains on its share of every batch of
-    ``batch_size`` images (`fashion_cluster.ddp`); the loss still sees the whole batch's
-    negatives. Batch norm then normalises each process's share (no CPU backend has
-    synchronised batch norm).
+    ``processes`` > 1: train on that many processes (`fashion_cluster.ddp`), started
+    here, or, when this process is one of a torch.distributed group of that size
+    (``torchrun``), in that group. Each process trains on its share of every batch of
+    ``batch_size`` images (rounded down to a multiple of ``processes``); the loss still
+    sees the whole batch's negatives. Batch norm normalises each process's share.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("processes", processes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if processes > 1 and ddp.world()[1] == 1:
-        return _train_on_processes(encoder, x, processes, progress, epochs=epochs,
-                                   batch_size=batch_size, learning_rate=learning_rate,
-                                   temperature=temperature, crop_min=crop_min, seed=seed,
-                                   checkpoint=checkpoint)
-    rank, world = ddp.world()
+    batch_size, steps = _batch_and_steps(len(x), batch_size, processes)
+    group = ddp.world()[1]
+    if processes > 1 and group not in (1, processes):
+        raise ValueError(f"processes={processes}, but this process is one of a "
+                         f"torch.distributed group of {group}: pass processes={group}")
+    settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                    temperature=temperature, crop_min=crop_min, seed=seed,
+                    processes=processes, checkpoint=checkpoint)
+    if processes > 1 and group == 1:
+        return _train_on_processes(encoder, x, processes, progress, settings)
+    rank, world = ddp.world() if processes > 1 else (0, 1)
     device = next(encoder.parameters()).device
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    n = len(xt)
-    batch_size = min(batch_size, n) // world * world
-    steps = n // batch_size if batch_size else 0
-    if steps < 1 or batch_size < 2 * world:
-        raise ValueError(f"SimCLR needs at least 2 images a batch and process, got {n} "
-                         f"images for {world} process(es)")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        head = projection_head(encoder.config["feature_dim"]).to(device)
-    pair = _Pair({"encoder": encoder, "head": head})
-    optimizer = torch.optim.Adam(pair.parameters(), lr=learning_rate, weight_decay=1e-6)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate,
-                                                    total_steps=epochs * steps, pct_start=0.05)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(seed))
-    settings = {"model": "SimCLRNet", "config": encoder.config, "n": n, "epochs": epochs,
-                "batch_size": batch_size, "lr": learning_rate, "temperature": temperature,
-                "crop_min": crop_min, "seed": seed, "device": device.type}
-    ckpt = Checkpoint(checkpoint if rank == 0 else None,
-                      settings | ({"processes": world} if world > 1 else {}))
-    start, history = ckpt.load(pair, optimizer, generator, scheduler)
-    if world > 1:  # every process starts where the first one's checkpoint left off
-        start, history = _from_first_process(pair, optimizer, generator, scheduler, start,
-                                             history)
-    model = nn.parallel.DistributedDataParallel(pair) if world > 1 else pair
-    pair.train()
-    for epoch in range(start, epochs):
+    if not isinstance(x, StoreRows):
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+    state = _TrainingState(encoder, len(x), steps, rank, world, **settings)
+    model = nn.parallel.DistributedDataParallel(state.pair) if world > 1 else state.pair
+    state.pair.train()
+    history = state.history
+    for epoch in range(state.start, epochs):
         tic = time.perf_counter()
-        order = torch.randperm(n, generator=generator, device=device)
         # One process: the views come from the same generator as the order (as always).
         # Several: each draws its own, seeded by (seed, epoch, rank), so a resumed run
         # draws the same views.
-        views = generator if world == 1 else _view_generator(seed, epoch, rank, device)
+        views = state.generator if world == 1 else _view_generator(seed, epoch, rank, device)
         total = 0.0
-        for step in range(steps):
-            rows = order[step * batch_size : (step + 1) * batch_size][rank::world]
-            loss = _step_loss(model, encoder.images(xt[rows]), views, crop_min, temperature,
-                              world)
-            optimizer.zero_grad(set_to_none=True)
+        for batch in _batches(x, state.generator, batch_size, steps):
+            loss = _step_loss(model, encoder.images(batch[rank::world]), views, crop_min,
+                              temperature, world)
+            state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            scheduler.step()
+            state.optimizer.step()
+            state.scheduler.step()
             total += float(loss.detach())
         check_finite(total / steps, epoch + 1)
         history.loss.append(total / steps)
         history.val_loss.append(float("nan"))
         history.epoch_seconds.append(time.perf_counter() - tic)
-        ckpt.save(pair, optimizer, generator, epoch + 1, history, scheduler)
+        state.save(epoch + 1)
         if progress is not None:
             progress(epoch + 1, epochs, history)
     if world > 1:  # the batch-norm statistics of the first process, on every process
@@ -260,6 +304,73 @@ def train_simclr(
             dist.broadcast(buffer, src=0)
     encoder.eval()
     return history
+
+
+def _batch_and_steps(n: int, batch_size: int, processes: int) -> tuple[int, int]:
+    """The batch (a multiple of ``processes``, at most ``n``) and the steps an epoch."""
+    batch = min(batch_size, n) // processes * processes
+    if batch < 2 * processes:
+        raise ValueError(f"SimCLR needs at least 2 images a batch on each process: "
+                         f"{n} images, batch_size {batch_size}, {processes} process(es)")
+    return batch, n // batch
+
+
+class _TrainingState:
+    """The projection head, optimiser, schedule, batch-order generator and checkpoint of
+    one SimCLR run, restored from the checkpoint where there is one (read by the first
+    process, sent to the others)."""
+
+    def __init__(self, encoder: SimCLRNet, n: int, steps: int, rank: int, world: int, *,
+                 epochs: int, batch_size: int, learning_rate: float, temperature: float,
+                 crop_min: float, seed: int, processes: int, checkpoint) -> None:
+        device = next(encoder.parameters()).device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            head = projection_head(encoder.config["feature_dim"]).to(device)
+        self.pair = _Pair({"encoder": encoder, "head": head})
+        self.optimizer = torch.optim.Adam(self.pair.parameters(), lr=learning_rate,
+                                          weight_decay=1e-6)
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, learning_rate, total_steps=epochs * steps, pct_start=0.05)
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(int(seed))
+        fingerprint = {"model": "SimCLRNet", "config": encoder.config, "n": n,
+                       "epochs": epochs, "batch_size": batch_size, "lr": learning_rate,
+                       "temperature": temperature, "crop_min": crop_min, "seed": seed,
+                       "device": device.type}
+        self.checkpoint = Checkpoint(checkpoint if rank == 0 else None,
+                                     fingerprint | ({"processes": world} if world > 1 else {}))
+        self.start, self.history = self.checkpoint.load(self.pair, self.optimizer,
+                                                        self.generator, self.scheduler)
+        if world > 1:
+            self._from_first_process()
+
+    def save(self, epoch: int) -> None:
+        self.checkpoint.save(self.pair, self.optimizer, self.generator, epoch, self.history,
+                             self.scheduler)
+
+    def _from_first_process(self) -> None:
+        """Every process starts where the first one's checkpoint left off."""
+        state = [(self.start, self.history, self.generator.get_state(),
+                  self.scheduler.state_dict(), _on_cpu(self.pair.state_dict()),
+                  _on_cpu(self.optimizer.state_dict()))]
+        dist.broadcast_object_list(state, src=0)
+        self.start, self.history, rng, schedule, weights, optimizer = state[0]
+        self.generator.set_state(rng)
+        self.scheduler.load_state_dict(schedule)
+        self.pair.load_state_dict(weights)
+        self.optimizer.load_state_dict(optimizer)
+
+
+def _on_cpu(state):
+    """A state dict (nested dicts and lists of tensors) with every tensor on the CPU."""
+    if torch.is_tensor(state):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: _on_cpu(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_on_cpu(v) for v in state)
+    return state
 
 
 def _step_loss(model: nn.Module, batch: torch.Tensor, generator: torch.Generator,
@@ -279,36 +390,26 @@ def _view_generator(seed: int, epoch: int, rank: int, device: torch.device) -> t
     return generator
 
 
-def _from_first_process(pair, optimizer, generator, scheduler, start, history):
-    """Rank 0's training state (it alone reads the checkpoint), on every process."""
-    state = [(start, history, generator.get_state(), scheduler.state_dict(),
-              {k: v.cpu() for k, v in pair.state_dict().items()}, optimizer.state_dict())]
-    dist.broadcast_object_list(state, src=0)
-    start, history, rng, schedule_state, weights, optimizer_state = state[0]
-    generator.set_state(rng)
-    scheduler.load_state_dict(schedule_state)
-    pair.load_state_dict(weights)
-    optimizer.load_state_dict(optimizer_state)
-    return start, history
-
-
-def _train_on_processes(encoder: SimCLRNet, x: np.ndarray, processes: int, progress,
-                        **settings) -> History:
-    """`train_simclr` on ``processes`` new processes (`fashion_cluster.ddp.start`)."""
+def _train_on_processes(encoder: SimCLRNet, x: np.ndarray | StoreRows, processes: int,
+                        progress, settings: dict) -> History:
+    """`train_simclr` on ``processes`` new processes (`fashion_cluster.ddp.start`); images
+    in memory are shared with them, not copied; a store each reads itself."""
     device = next(encoder.parameters()).device
-    shared = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).share_memory_()
-    state = {k: v.cpu() for k, v in encoder.state_dict().items()}
-    weights, history = ddp.start(_process, processes, (encoder.config, state, shared, settings),
-                                 device, on_report=progress)
+    shared = x if isinstance(x, StoreRows) else torch.from_numpy(
+        np.ascontiguousarray(x, dtype=np.float32)).share_memory_()
+    weights, history = ddp.start(_process, processes,
+                                 (encoder.config, _on_cpu(encoder.state_dict()), shared,
+                                  settings), device, on_report=progress)
     encoder.load_state_dict(weights)
     encoder.eval()
     return history
 
 
-def _process(device: torch.device, report, config: dict, state: dict, x: torch.Tensor,
-             settings: dict) -> tuple[dict, History]:
+def _process(device: torch.device, report, config: dict, state: dict,
+             x: torch.Tensor | StoreRows, settings: dict) -> tuple[dict, History]:
     """One process of `_train_on_processes`: a copy of the encoder, trained in the group."""
     encoder = SimCLRNet(**config).to(device)
     encoder.load_state_dict(state)
-    history = train_simclr(encoder, x.numpy(), progress=report, **settings)
-    return {k: v.cpu() for k, v in encoder.state_dict().items()}, history
+    rows = x if isinstance(x, StoreRows) else x.numpy()
+    history = train_simclr(encoder, rows, progress=report, **settings)
+    return _on_cpu(encoder.state_dict()), history

@@ -4,7 +4,8 @@
 over ``gloo``, or one process a GPU over ``nccl``) and returns the first process's
 result; `world` tells a function which process it is. A training function started by
 ``torchrun`` (several machines) finds its process group already set up, and trains the
-same way: see "Training on several processes" in docs/usage.md.
+same way: see docs/scale-out.md. A script that starts processes must guard its top level
+with ``if __name__ == "__main__":``, since each new process imports it.
 
 The contrastive CNN uses it (`fashion_cluster.contrastive.train_simclr`): every process
 takes its share of each global batch, the projections of the whole batch are gathered
@@ -59,7 +60,7 @@ class _Gather(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.contiguous()
+        grad = grad.clone(memory_format=torch.contiguous_format)
         dist.all_reduce(grad)  # the sum of every process's gradient for every row
         rows = len(grad) // dist.get_world_size()
         return grad[dist.get_rank() * rows : (dist.get_rank() + 1) * rows]
@@ -89,24 +90,32 @@ def start(fn: Callable[..., Any], processes: int, args: tuple, device: torch.dev
                                                  queue, fn, args),
                                  nprocs=processes, join=False, start_method="spawn")
     result: list = []
+    errors: list[str] = []
 
     def drain() -> None:
         while not queue.empty():
             kind, payload = queue.get()
             if kind == "result":
                 result.append(pickle.loads(payload))
+            elif kind == "error":
+                errors.append(payload)
             elif on_report is not None:
                 on_report(*payload)
     try:
         while not context.join(timeout=0.2):
             drain()
     except (mp.ProcessRaisedException, mp.ProcessExitedException) as exc:
-        raise ProcessGroupError(f"a training process failed: {exc}") from None
+        drain()  # the first error a process sent is the cause; the others follow from it
+        cause = errors[0] if errors else str(exc).strip().splitlines()[-1]
+        raise ProcessGroupError(f"a training process failed: {cause}") from None
     finally:
         for process in context.processes:
             if process.is_alive():
                 process.terminate()
+                process.join(5)
     drain()
+    if not result:
+        raise ProcessGroupError("the training processes ended without a result")
     return result[0]
 
 
@@ -129,7 +138,11 @@ def _process(rank: int, processes: int, port: int, device_type: str, threads: in
         def report(*values: Any) -> None:
             if rank == 0:
                 queue.put(("report", values))
-        out = fn(device, report, *args)
+        try:
+            out = fn(device, report, *args)
+        except Exception as exc:
+            queue.put(("error", f"process {rank}: {type(exc).__name__}: {exc}"))
+            raise
         if rank == 0:  # by value: shared tensors would vanish with this process
             queue.put(("result", pickle.dumps(out)))
         dist.barrier()  # none leaves while another still needs the group

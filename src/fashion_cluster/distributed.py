@@ -11,6 +11,8 @@ What is distributed:
 - the **seed sweeps** of every method: one task per seed;
 - **assigning new images** (``fashion-cluster predict``): one task a batch of an .npy or
   zarr array, each worker reading its rows and the run's fitted method from disk;
+- **encoding images** (`encode_to_zarr`, ``fashion-cluster encode``): likewise, each
+  task writing its batch's features into a zarr array;
 - **raw-pixel K-Means on a chunked on-disk array** (zarr): dask-ml's k-means|| seeds it,
   then every Lloyd iteration is one pass in which each task reads one chunk and returns
   per-cluster sums; no process ever holds the whole set.
@@ -40,6 +42,7 @@ __all__ = [
     "ClusterError",
     "DaskRunner",
     "connect",
+    "encode_to_zarr",
     "fit_kmeans_out_of_core",
     "write_zarr",
 ]
@@ -143,24 +146,50 @@ def _seed_task(method_name: str, section, k: int, device: str, arrays: dict, enc
 
 
 @functools.lru_cache(maxsize=4)
-def _fitted(run_dir: str, method: str):
-    """A run and one of its fitted methods, loaded once a worker."""
+def _fitted(run_dir: str, method: str, written: int):
+    """A run and one of its fitted methods, loaded once a worker (``written``: when the
+    run's metrics.json was, so that a run redone in the same folder is loaded again)."""
     from .runs import load_run
 
     run = load_run(run_dir)
     return run, run.method(method)
 
 
-def _assign_task(run_dir: str, method: str, source: str, start: int, stop: int,
+def _assign_task(run_dir: str, method: str, written: int, source: str, start: int, stop: int,
                  threads: int):
     """Clusters (and confidences) of rows ``start:stop`` of an .npy or zarr array, read
     by the worker itself."""
     from .datasets import read_images
 
     _threads(threads)
-    run, fitted = _fitted(run_dir, method)
+    run, fitted = _fitted(run_dir, method, written)
     images, _ = read_images(source)
     return fitted.assign(run.scale(np.asarray(images[start:stop])))
+
+
+@functools.lru_cache(maxsize=4)
+def _representation(path: str, written: int):
+    """A saved representation, loaded once a worker (``written``: the file's time)."""
+    from .persistence import load
+
+    return load(path)
+
+
+def _encode_task(model: str, written: int, source: str, out: str, start: int, stop: int,
+                 threads: int) -> int:
+    """Encode rows ``start:stop`` of an .npy or zarr array into the same rows of the zarr
+    array ``out``; returns the number of rows. Rewriting the rows again (a retried task)
+    writes the same values."""
+    import zarr
+
+    from .datasets import read_images
+
+    _threads(threads)
+    images, _ = read_images(source)
+    rows = np.asarray(images[start:stop])
+    features = _representation(model, written).transform(rows.reshape(len(rows), -1))
+    zarr.open_array(out, mode="r+")[start:stop] = features
+    return stop - start
 
 
 class DaskRunner:
@@ -191,7 +220,7 @@ class DaskRunner:
         try:
             return self.client.gather(futures)
         except (CancelledError, OSError) as exc:
-            raise ClusterError(f"the Dask cluster failed during the sweep ({exc})") from None
+            raise ClusterError(f"the Dask cluster failed ({exc})") from None
 
     def elbow(self, x: np.ndarray, ks: Sequence[int], n_init: int = 10, seed: int = 0,
               device: str = "cpu", progress=None, **options) -> dict:
@@ -229,14 +258,63 @@ class DaskRunner:
         Every worker reads the run and its batches from the paths (a shared file system
         on a cluster of several machines). A batch whose worker dies is redone on another.
         """
+        written = (Path(run_dir) / "metrics.json").stat().st_mtime_ns
         futures = [self.client.submit(_assign_task, str(Path(run_dir).resolve()), method,
-                                      str(Path(source).resolve()), start,
+                                      written, str(Path(source).resolve()), start,
                                       min(start + batch_size, n), self.task_threads,
                                       pure=False, retries=RETRIES)
                    for start in range(0, n, batch_size)]
         for future in futures:
             yield self._gather(future)
             future.release()  # its result is written: let the cluster forget it
+
+
+    def each(self, fn, tasks: Sequence[tuple]) -> Iterator:
+        """``fn(*task, threads)`` for every task, as tasks on the cluster; yields the
+        results as they finish (a task whose worker dies is redone on another)."""
+        from dask.distributed import as_completed
+
+        futures = [self.client.submit(fn, *task, self.task_threads, pure=False,
+                                      retries=RETRIES) for task in tasks]
+        for future in as_completed(futures):
+            yield self._gather(future)
+
+
+def encode_to_zarr(model: str | Path, source: str | Path, out: str | Path,
+                   batch_size: int = 4096, runner: DaskRunner | None = None,
+                   progress=None) -> Path:
+    """Features of every image of an .npy or zarr array by a saved representation
+    (``est.save``), written into a new zarr array ``out`` of shape (N, features),
+    float32, one chunk a batch of ``batch_size`` images.
+
+    With a ``runner`` each batch is a task on its Dask cluster, whose workers read the
+    images and write the features themselves (on several machines they must all see the
+    same paths); without, the batches are encoded here one after the other. Either way
+    memory holds one batch, not the set. ``progress(done)`` gets the images done so far.
+    """
+    import torch
+    import zarr
+
+    from .datasets import read_images
+    from .persistence import load
+
+    model, source, out = (Path(p).resolve() for p in (model, source, out))
+    images, names = read_images(source)
+    n = len(names)
+    first = np.asarray(images[: min(batch_size, n)])
+    width = load(model).transform(first.reshape(len(first), -1)).shape[1]
+    zarr.open_array(str(out), mode="w", shape=(n, width), dtype=np.float32,
+                    chunks=(batch_size, width))
+    tasks = [(str(model), model.stat().st_mtime_ns, str(source), str(out), start,
+              min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    results = (runner.each(_encode_task, tasks) if runner is not None else
+               (_encode_task(*task, torch.get_num_threads()) for task in tasks))
+    done = 0
+    for rows in results:
+        done += rows
+        if progress is not None:
+            progress(done)
+    return out
 
 
 # ------------------------------------------------------- bigger than memory

@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import autoencoders as nets
-from .contrastive import SimCLRNet, augment, train_simclr
+from .contrastive import SimCLRNet, StoreRows, augment, train_simclr
 from .data import scale_images
 from .devices import resolve_device
 from .persistence import Saveable
@@ -59,6 +59,11 @@ def flatten_images(X) -> tuple[Any, tuple[int, int, int] | None]:
         channels = arr.shape[3] if arr.ndim == 4 else 1
         return arr.reshape(len(arr), -1), (channels, arr.shape[1], arr.shape[2])
     return X, None
+
+
+def is_store(X) -> bool:
+    """Whether ``X`` is a chunked on-disk array (zarr), read a chunk at a time."""
+    return type(X).__module__.split(".")[0] == "zarr" and hasattr(X, "chunks")
 
 
 def _square_layout(n_features: int, multiple: int) -> tuple[int, int, int]:
@@ -101,6 +106,7 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, H, W[, C])
+            `ContrastiveEncoder` also takes a zarr array, read a few chunks at a time.
         y : ignored
         X_val : array-like like ``X``, optional
             Its loss is recorded after every epoch (``val_loss_curve_``).
@@ -115,28 +121,44 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         self
         """
         self._validate()
+        if is_store(X):
+            return self._fit_store(X, checkpoint, progress)
         X, image_shape = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
-        low, high = check_range(self, "value_range") or (float(X.min()), float(X.max()))
-        self.data_min_, self.data_max_ = low, high
-        self.image_shape_ = self._image_shape(X.shape[1], image_shape)
+        self._set_input(check_range(self, "value_range") or (float(X.min()), float(X.max())),
+                        X.shape[1], image_shape)
+        x_val = None if X_val is None else self._prepare(flatten_images(X_val)[0])
+        self._fit_network(self._prepare(X), x_val, checkpoint, progress)
+        self._warn_if_collapsed(X)
+        return self
+
+    def _fit_store(self, store, checkpoint, progress: Progress | None):
+        raise ValueError(f"{type(self).__name__} trains on images in memory: pass "
+                         "np.asarray(store), or use ContrastiveEncoder, which reads a store "
+                         "as it trains")
+
+    def _set_input(self, value_range: tuple[float, float], n_features: int,
+                   stack_shape: tuple[int, int, int] | None) -> None:
+        self.data_min_, self.data_max_ = value_range
+        self.image_shape_ = self._image_shape(n_features, stack_shape)
+
+    def _fit_network(self, x, x_val: np.ndarray | None, checkpoint,
+                     progress: Progress | None) -> None:
+        """Build the network (seeded) and train it on prepared images ``x``."""
         seed = seed_of(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = self._build(X.shape[1])
+            model = self._build(self.n_features_in_)
         model.to(resolve_device(self.device))
         if progress is None and self.verbose:
             def progress(epoch: int, epochs: int, history: History) -> None:
                 print(f"[{type(self).__name__}] epoch {epoch}/{epochs} "
                       f"loss {history.loss[-1]:.5f}")
-        x_val = None if X_val is None else self._prepare(flatten_images(X_val)[0])
-        history = self._train(model, self._prepare(X), x_val, seed, checkpoint, progress)
+        history = self._train(model, x, x_val, seed, checkpoint, progress)
         self.model_ = model.eval()
         self.history_ = {"loss": list(history.loss), "val_loss": list(history.val_loss),
                          "epoch_seconds": list(history.epoch_seconds)}
         self.n_iter_ = history.epochs
-        self._warn_if_collapsed(X)
-        return self
 
     @property
     def loss_curve_(self) -> list[float]:
@@ -174,6 +196,10 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features_out), float32
         """
         check_is_fitted(self)
+        if is_store(X):  # chunk by chunk
+            rows = int(X.chunks[0])
+            return np.concatenate([self.transform(np.asarray(X[start : start + rows]))
+                                   for start in range(0, X.shape[0], rows)])
         X, _ = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return nets.encode(self.model_, self._prepare(X))
@@ -430,9 +456,33 @@ class ContrastiveEncoder(_Network):
     def _net_class(self):
         return SimCLRNet
 
+    def _fit_store(self, store, checkpoint, progress: Progress | None):
+        """Train on a zarr array of images, (N, H, W[, C]) or rows (N, pixels), read a
+        few chunks at a time (`fashion_cluster.contrastive.StoreRows`)."""
+        if store.ndim not in (2, 3, 4) or store.shape[0] < 2:
+            raise ValueError(f"expected a store of images (N, H, W[, C]) or rows "
+                             f"(N, pixels), N >= 2, got shape {store.shape}")
+        value_range = check_range(self, "value_range") or (
+            (0.0, 255.0) if store.dtype == np.uint8 else None)
+        if value_range is None:
+            raise ValueError(f"a store of {store.dtype} values needs value_range=(low, high): "
+                             "finding its minimum and maximum would take a pass over it")
+        shape = store.shape
+        stack = None if len(shape) == 2 else (shape[3] if len(shape) == 4 else 1, *shape[1:3])
+        self.n_features_in_ = int(np.prod(shape[1:]))
+        self._set_input(value_range, self.n_features_in_, stack)
+        self._fit_network(StoreRows(store, self._prepare_rows), None, checkpoint, progress)
+        self._warn_if_collapsed(np.asarray(store[:2000]))
+        return self
+
+    def _prepare_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self._prepare(np.asarray(rows).reshape(len(rows), -1))
+
     def fit_schedule(self, n_samples: int) -> tuple[int, int]:
-        """Small sets train more epochs with smaller batches (`training.schedule`)."""
-        return schedule(n_samples, self.epochs, self.batch_size, self.min_steps)
+        """Small sets train more epochs with smaller batches (`training.schedule`); on
+        several processes the batch is a multiple of their number."""
+        epochs, batch = schedule(n_samples, self.epochs, self.batch_size, self.min_steps)
+        return epochs, max(batch // self.processes, 1) * self.processes
 
     def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
         self.epochs_, self.batch_size_ = self.fit_schedule(len(x))

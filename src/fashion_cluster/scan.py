@@ -61,9 +61,14 @@ def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512, *,
 def _approximate_neighbours(features: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     from pynndescent import NNDescent
 
+    if k + 1 > len(features):
+        raise ValueError(f"{k} neighbours asked of {len(features)} rows")
     points = features.detach().float().cpu().numpy()
     graph = NNDescent(points, metric="cosine", n_neighbors=k + 1, random_state=seed,
                       n_jobs=1).neighbor_graph[0]
+    if (graph < 0).any():  # pynndescent's mark for a neighbour it could not find
+        raise RuntimeError("the approximate neighbour search left some rows with fewer "
+                           f"than {k} neighbours; use search='exact'")
     # Each row's own index is normally first; drop it wherever it is (duplicates tie).
     rows = np.arange(len(graph))[:, None]
     own = graph == rows
