@@ -236,28 +236,36 @@ def test_predict_on_local_workers_from_the_command_line(tiny_run, fmnist, tmp_pa
     assert "must be an .npy or .zarr array" in capsys.readouterr().err
 
 
-def test_encode_into_a_zarr_array_on_a_cluster_and_here(client, fmnist, tmp_path):
+def test_encode_into_a_zarr_array_on_a_cluster_and_here(client, tiny_run, fmnist, tmp_path):
     import zarr
 
     import fashion_cluster as fc
     from fashion_cluster.distributed import DaskRunner, encode_to_zarr, write_zarr
+    from fashion_cluster.runs import load_run
 
+    _, out, _ = tiny_run
     (images, _), _ = fmnist
     images = images[:3000]
+    store = write_zarr(images, tmp_path / "images.zarr", chunk_rows=700)
+    # A saved estimator, fitted on raw pixels: images go in as they are.
     encoder = fc.ContrastiveEncoder(feature_dim=16, epochs=1, batch_size=64, min_steps=0,
                                     device="cpu", random_state=0).fit(images[:500])
     encoder.save(tmp_path / "encoder.safetensors")
-    store = write_zarr(images, tmp_path / "images.zarr", chunk_rows=700)
-    expected = encoder.transform(images.reshape(3000, -1))
     with _worker_killed_when_busy(client, after=0.5) as killed:
-        out = encode_to_zarr(tmp_path / "encoder.safetensors", store, tmp_path / "f.zarr",
-                             batch_size=250, runner=DaskRunner(client))
+        path = encode_to_zarr(store, tmp_path / "f.zarr", batch_size=250,
+                              model=tmp_path / "encoder.safetensors", runner=DaskRunner(client))
     assert killed, "no worker was busy to be killed"
-    np.testing.assert_allclose(zarr.open_array(str(out), mode="r")[:], expected, atol=1e-5)
-    assert cli.main(["encode", str(tmp_path / "encoder.safetensors"), str(store), "--out",
+    np.testing.assert_allclose(zarr.open_array(str(path), mode="r")[:],
+                               encoder.transform(images.reshape(3000, -1)), atol=1e-5)
+    # A run's representation: images are scaled as the run's input first.
+    run = load_run(out)
+    fitted = run.method("ae_kmeans")
+    expected = fitted.representation.transform(run.scale(images))
+    assert cli.main(["encode", str(out), str(store), "--method", "ae_kmeans", "--out",
                      str(tmp_path / "here.zarr"), "--quiet"]) == 0
     here = zarr.open_array(str(tmp_path / "here.zarr"), mode="r")
-    assert here.chunks == (4096, 16)
+    assert here.chunks == (4096, expected.shape[1])
     np.testing.assert_allclose(here[:], expected, atol=1e-5)
-    assert cli.main(["encode", str(tmp_path / "encoder.safetensors"), "fashion-mnist",
-                     "--out", str(tmp_path / "x.zarr"), "--quiet"]) == 2
+    assert not (tmp_path / "here.zarr.partial").exists()
+    assert cli.main(["encode", str(out), "fashion-mnist", "--out", str(tmp_path / "x.zarr"),
+                     "--quiet"]) == 2

@@ -116,6 +116,8 @@ def test_the_contrastive_encoder_trains_from_a_zarr_store(fmnist, tmp_path):
     assert np.abs(one - other).max() / one.max() < 0.02
     np.testing.assert_array_equal(streamed.transform(store),
                                   streamed.transform(images.reshape(2000, -1)))
+    two = fc.ContrastiveEncoder(**settings, processes=2).fit(store)  # each reads the store
+    assert np.abs(np.array(two.loss_curve_) - one).max() / one.max() < 0.02
     floats = zarr.open_array(str(write_zarr(images / 255.0, tmp_path / "f.zarr")), mode="r")
     with pytest.raises(ValueError, match="needs value_range"):
         fc.ContrastiveEncoder(**settings).fit(floats)

@@ -13,12 +13,13 @@
     fashion-cluster kmeans-zarr PATH --k K --out DIR [--scheduler ADDR | --workers N]
     fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv] [--batch-size N]
                             [--scheduler ADDR | --workers N]
-    fashion-cluster encode MODEL INPUT --out FEATURES.zarr [--scheduler ADDR | --workers N]
+    fashion-cluster encode RUN_DIR|MODEL INPUT --out FEATURES.zarr [--method M]
+                           [--batch-size N] [--scheduler ADDR | --workers N]
     fashion-cluster presets
 
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
-sweeps on a Dask cluster, ``predict`` to assign an .npy or .zarr array batch by batch on
-one.
+sweeps on a Dask cluster, ``predict`` and ``encode`` to work through an .npy or .zarr
+array batch by batch on one.
 
 Messages go to stderr through `logging` (``-v`` adds debug lines, ``-q`` leaves only
 warnings and errors, and no progress bars); results go to stdout.
@@ -139,10 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     def cluster(p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                           help="run the sweeps (predict: the batches) on this Dask "
+                           help="run the sweeps (predict, encode: the batches) on this Dask "
                                 "scheduler (tcp://HOST:PORT)")
         group.add_argument("--workers", type=_positive_int, default=None,
-                           help="run the sweeps (predict: the batches) on a local Dask "
+                           help="run the sweeps (predict, encode: the batches) on a local Dask "
                                 "cluster of N workers")
 
     def common(p: argparse.ArgumentParser, device: bool = True) -> None:
@@ -246,14 +247,17 @@ def _parser() -> argparse.ArgumentParser:
     quiet(predict)
 
     encode = sub.add_parser(
-        "encode", help="features of an .npy or .zarr array of images by a saved "
-                       "representation, into a zarr array (on a Dask cluster if asked)")
-    encode.add_argument("model", type=Path, metavar="MODEL",
-                        help="a saved representation: RUN_DIR/models/*.safetensors, or "
-                             "any est.save() file of one")
+        "encode", help="features of an .npy or .zarr array of images, into a zarr array "
+                       "(on a Dask cluster if asked)")
+    encode.add_argument("model", type=Path, metavar="RUN_DIR|MODEL",
+                        help="a run's folder (the representation of --method; images "
+                             "scaled as the run's input), or a file saved by est.save()")
     encode.add_argument("input", type=Path, metavar="INPUT", help="the images (.npy or .zarr)")
     encode.add_argument("--out", type=Path, required=True, metavar="FEATURES.zarr",
                         help="zarr array to write, (N, features) float32")
+    encode.add_argument("--method", default=None,
+                        help="with a run: the method whose representation encodes (default: "
+                             "the run's method with the highest silhouette)")
     encode.add_argument("--batch-size", type=_positive_int, default=4096,
                         help="images a task and a chunk of the output (default: 4096)")
     cluster(encode)
@@ -476,20 +480,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     from .data import DatasetError
+    from .datasets import read_images
     from .distributed import encode_to_zarr
     from .progress import Reporter
 
     if args.input.suffix.lower() not in (".npy", ".zarr"):
         raise DatasetError(f"{args.input}: encode reads an .npy or .zarr array of images, "
                            "batch by batch (fashion-cluster to-zarr writes one)")
-    from .datasets import read_images
-
+    encoder = ({"run_dir": args.model, "method": args.method} if args.model.is_dir()
+               else {"model": args.model})
     log = Reporter(args.quiet)
     n = len(read_images(args.input)[1])
     with _runner(args) as runner, log.bar(n, "encode", unit="image") as bar:
-        out = encode_to_zarr(args.model, args.input, args.out, args.batch_size, runner,
-                             progress=lambda done: bar.update(done - bar.n))
-    log.info(f"features written to {out}")
+        out = encode_to_zarr(args.input, args.out, **encoder, batch_size=args.batch_size,
+                             runner=runner, progress=lambda done: bar.update(done - bar.n))
+    log.info(f"features of {n:,} images written to {out}")
     return 0
 
 

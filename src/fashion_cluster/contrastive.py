@@ -266,14 +266,14 @@ def train_simclr(
                          f"torch.distributed group of {group}: pass processes={group}")
     settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     temperature=temperature, crop_min=crop_min, seed=seed,
-                    processes=processes, checkpoint=checkpoint)
+                    checkpoint=checkpoint)
     if processes > 1 and group == 1:
         return _train_on_processes(encoder, x, processes, progress, settings)
     rank, world = ddp.world() if processes > 1 else (0, 1)
     device = next(encoder.parameters()).device
     if not isinstance(x, StoreRows):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    state = _TrainingState(encoder, len(x), steps, rank, world, **settings)
+    state = _TrainingState(encoder, x, steps, rank, world, **settings)
     model = nn.parallel.DistributedDataParallel(state.pair) if world > 1 else state.pair
     state.pair.train()
     history = state.history
@@ -320,9 +320,10 @@ class _TrainingState:
     one SimCLR run, restored from the checkpoint where there is one (read by the first
     process, sent to the others)."""
 
-    def __init__(self, encoder: SimCLRNet, n: int, steps: int, rank: int, world: int, *,
-                 epochs: int, batch_size: int, learning_rate: float, temperature: float,
-                 crop_min: float, seed: int, processes: int, checkpoint) -> None:
+    def __init__(self, encoder: SimCLRNet, x: torch.Tensor | StoreRows, steps: int,
+                 rank: int, world: int, *, epochs: int, batch_size: int,
+                 learning_rate: float, temperature: float, crop_min: float, seed: int,
+                 checkpoint) -> None:
         device = next(encoder.parameters()).device
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -334,12 +335,15 @@ class _TrainingState:
             self.optimizer, learning_rate, total_steps=epochs * steps, pct_start=0.05)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(seed))
-        fingerprint = {"model": "SimCLRNet", "config": encoder.config, "n": n,
+        fingerprint = {"model": "SimCLRNet", "config": encoder.config, "n": len(x),
                        "epochs": epochs, "batch_size": batch_size, "lr": learning_rate,
                        "temperature": temperature, "crop_min": crop_min, "seed": seed,
                        "device": device.type}
-        self.checkpoint = Checkpoint(checkpoint if rank == 0 else None,
-                                     fingerprint | ({"processes": world} if world > 1 else {}))
+        if world > 1:
+            fingerprint["processes"] = world
+        if isinstance(x, StoreRows):  # another batch order than in memory
+            fingerprint["store"] = [int(x.array.chunks[0]), x.buffer_rows]
+        self.checkpoint = Checkpoint(checkpoint if rank == 0 else None, fingerprint)
         self.start, self.history = self.checkpoint.load(self.pair, self.optimizer,
                                                         self.generator, self.scheduler)
         if world > 1:
@@ -411,5 +415,6 @@ def _process(device: torch.device, report, config: dict, state: dict,
     encoder = SimCLRNet(**config).to(device)
     encoder.load_state_dict(state)
     rows = x if isinstance(x, StoreRows) else x.numpy()
-    history = train_simclr(encoder, rows, progress=report, **settings)
+    history = train_simclr(encoder, rows, processes=dist.get_world_size(), progress=report,
+                           **settings)
     return _on_cpu(encoder.state_dict()), history

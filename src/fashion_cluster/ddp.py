@@ -2,10 +2,11 @@
 
 `start` runs a training function on N processes of this machine (CPU processes talking
 over ``gloo``, or one process a GPU over ``nccl``) and returns the first process's
-result; `world` tells a function which process it is. A training function started by
-``torchrun`` (several machines) finds its process group already set up, and trains the
-same way: see docs/scale-out.md. A script that starts processes must guard its top level
-with ``if __name__ == "__main__":``, since each new process imports it.
+result; `world` tells a function which process it is. Under ``torchrun`` (several
+machines) the script sets up the process group itself, and a training function asked
+for as many processes as the group has trains in it: see docs/scale-out.md. A script
+that starts processes must guard its top level with ``if __name__ == "__main__":``,
+since each new process imports it.
 
 The contrastive CNN uses it (`fashion_cluster.contrastive.train_simclr`): every process
 takes its share of each global batch, the projections of the whole batch are gathered

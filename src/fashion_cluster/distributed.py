@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -168,26 +169,32 @@ def _assign_task(run_dir: str, method: str, written: int, source: str, start: in
 
 
 @functools.lru_cache(maxsize=4)
-def _representation(path: str, written: int):
-    """A saved representation, loaded once a worker (``written``: the file's time)."""
+def _encoder(spec: tuple):
+    """``rows -> features`` for an encoder spec (see `encode_to_zarr`), loaded once a
+    worker; the spec carries the file's time, so a file written again is loaded again."""
+    if spec[0] == "run":
+        run, fitted = _fitted(*spec[1:])
+        if fitted.representation is None:
+            raise ValueError(f"{spec[1]}: method {spec[2]!r} clusters raw pixels: it has "
+                             "no representation to encode with")
+        return lambda rows: fitted.representation.transform(run.scale(rows))
     from .persistence import load
 
-    return load(path)
+    model = load(spec[1])
+    return lambda rows: model.transform(rows.reshape(len(rows), -1))
 
 
-def _encode_task(model: str, written: int, source: str, out: str, start: int, stop: int,
+def _encode_task(spec: tuple, source: str, out: str, start: int, stop: int,
                  threads: int) -> int:
     """Encode rows ``start:stop`` of an .npy or zarr array into the same rows of the zarr
-    array ``out``; returns the number of rows. Rewriting the rows again (a retried task)
-    writes the same values."""
+    array ``out``; returns the number of rows. A retried task writes the same values."""
     import zarr
 
     from .datasets import read_images
 
     _threads(threads)
     images, _ = read_images(source)
-    rows = np.asarray(images[start:stop])
-    features = _representation(model, written).transform(rows.reshape(len(rows), -1))
+    features = _encoder(spec)(np.asarray(images[start:stop]))
     zarr.open_array(out, mode="r+")[start:stop] = features
     return stop - start
 
@@ -259,54 +266,67 @@ class DaskRunner:
         on a cluster of several machines). A batch whose worker dies is redone on another.
         """
         written = (Path(run_dir) / "metrics.json").stat().st_mtime_ns
-        futures = [self.client.submit(_assign_task, str(Path(run_dir).resolve()), method,
-                                      written, str(Path(source).resolve()), start,
-                                      min(start + batch_size, n), self.task_threads,
-                                      pure=False, retries=RETRIES)
-                   for start in range(0, n, batch_size)]
+        futures = self._submit(_assign_task, [
+            (str(Path(run_dir).resolve()), method, written, str(Path(source).resolve()),
+             start, min(start + batch_size, n)) for start in range(0, n, batch_size)])
         for future in futures:
             yield self._gather(future)
             future.release()  # its result is written: let the cluster forget it
-
 
     def each(self, fn, tasks: Sequence[tuple]) -> Iterator:
         """``fn(*task, threads)`` for every task, as tasks on the cluster; yields the
         results as they finish (a task whose worker dies is redone on another)."""
         from dask.distributed import as_completed
 
-        futures = [self.client.submit(fn, *task, self.task_threads, pure=False,
-                                      retries=RETRIES) for task in tasks]
-        for future in as_completed(futures):
+        for future in as_completed(self._submit(fn, tasks)):
             yield self._gather(future)
 
+    def _submit(self, fn, tasks: Sequence[tuple]) -> list:
+        return [self.client.submit(fn, *task, self.task_threads, pure=False, retries=RETRIES)
+                for task in tasks]
 
-def encode_to_zarr(model: str | Path, source: str | Path, out: str | Path,
+
+def encode_to_zarr(source: str | Path, out: str | Path, *, model: str | Path | None = None,
+                   run_dir: str | Path | None = None, method: str | None = None,
                    batch_size: int = 4096, runner: DaskRunner | None = None,
                    progress=None) -> Path:
-    """Features of every image of an .npy or zarr array by a saved representation
-    (``est.save``), written into a new zarr array ``out`` of shape (N, features),
-    float32, one chunk a batch of ``batch_size`` images.
+    """Features of every image of an .npy or zarr array, written into a new zarr array
+    ``out`` of shape (N, features), float32, one chunk a batch of ``batch_size`` images.
 
+    The encoder is a saved representation (``model``, an ``est.save`` file; images go in
+    as they are) or the representation of a run's method (``run_dir`` and ``method``,
+    default the run's best; images are scaled as the run's input, as ``predict`` does).
     With a ``runner`` each batch is a task on its Dask cluster, whose workers read the
     images and write the features themselves (on several machines they must all see the
     same paths); without, the batches are encoded here one after the other. Either way
-    memory holds one batch, not the set. ``progress(done)`` gets the images done so far.
+    memory holds one batch, not the set. The array is written beside ``out`` and moved
+    into place when complete. ``progress(done)`` gets the images done so far.
     """
     import torch
     import zarr
 
     from .datasets import read_images
-    from .persistence import load
+    from .runs import load_run
 
-    model, source, out = (Path(p).resolve() for p in (model, source, out))
+    source, out = Path(source).resolve(), Path(out).resolve()
+    if out == source:
+        raise ValueError(f"{out}: the output would overwrite the images")
+    if (model is None) == (run_dir is None):
+        raise ValueError("give either a saved model or a run's folder")
+    if run_dir is not None:
+        run_dir = Path(run_dir).resolve()
+        method = method or load_run(run_dir).best_method()
+        spec = ("run", str(run_dir), method, (run_dir / "metrics.json").stat().st_mtime_ns)
+    else:
+        spec = ("model", str(Path(model).resolve()), Path(model).stat().st_mtime_ns)
     images, names = read_images(source)
     n = len(names)
-    first = np.asarray(images[: min(batch_size, n)])
-    width = load(model).transform(first.reshape(len(first), -1)).shape[1]
-    zarr.open_array(str(out), mode="w", shape=(n, width), dtype=np.float32,
+    width = _encoder(spec)(np.asarray(images[:1])).shape[1]
+    partial = out.with_name(out.name + ".partial")
+    zarr.open_array(str(partial), mode="w", shape=(n, width), dtype=np.float32,
                     chunks=(batch_size, width))
-    tasks = [(str(model), model.stat().st_mtime_ns, str(source), str(out), start,
-              min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    tasks = [(spec, str(source), str(partial), start, min(start + batch_size, n))
+             for start in range(0, n, batch_size)]
     results = (runner.each(_encode_task, tasks) if runner is not None else
                (_encode_task(*task, torch.get_num_threads()) for task in tasks))
     done = 0
@@ -314,6 +334,9 @@ def encode_to_zarr(model: str | Path, source: str | Path, out: str | Path,
         done += rows
         if progress is not None:
             progress(done)
+    if out.exists():
+        shutil.rmtree(out)
+    partial.rename(out)
     return out
 
 

@@ -12,6 +12,7 @@ Input: an array of shape (n_samples, n_features), or an image stack (n_samples, 
 ``value_range``, or with the minimum and maximum seen in ``fit`` when it is None (so
 uint8 images are divided by 255, as in the study). ``random_state`` as an int seeds the
 weights and the batch order exactly as a study run with that seed does.
+`ContrastiveEncoder` also fits and transforms a zarr array, read a few chunks at a time.
 
 ``transform`` gives a sample the same features alone, in any order and in any subset:
 the networks always see full, zero-padded batches.
@@ -196,10 +197,10 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features_out), float32
         """
         check_is_fitted(self)
-        if is_store(X):  # chunk by chunk
-            rows = int(X.chunks[0])
+        if is_store(X):  # whole chunks, at least 4,096 rows at a time
+            rows = int(X.chunks[0]) * max(1, 4096 // int(X.chunks[0]))
             return np.concatenate([self.transform(np.asarray(X[start : start + rows]))
-                                   for start in range(0, X.shape[0], rows)])
+                                   for start in range(0, max(X.shape[0], 1), rows)])
         X, _ = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return nets.encode(self.model_, self._prepare(X))
@@ -411,8 +412,12 @@ class ContrastiveEncoder(_Network):
     value_range, device, random_state, verbose
         As `DenseAutoencoder`.
     processes : int, default 1
-        Train on this many processes of this machine (torch.distributed: CPU processes,
-        or one a GPU), each taking its share of every batch (`fashion_cluster.ddp`).
+        Train on this many processes (torch.distributed, `fashion_cluster.ddp`), each
+        taking its share of every batch: new processes of this machine (CPU processes, or
+        one a GPU), or, when fit runs in each process of a group of that size started by
+        ``torchrun``, that group. ``fit`` also takes a zarr array: uint8 images are
+        scaled by 1/255 (not by the range seen, which would take a pass over the store),
+        others need ``value_range``.
 
     Attributes
     ----------
