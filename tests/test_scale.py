@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from fashion_cluster.data import scale_images
 from fashion_cluster.scan import nearest_neighbours
 
 
@@ -58,11 +59,19 @@ def test_two_processes_train_like_one_with_the_same_global_batch(small_real, mea
         assert torch.equal(value, again.state_dict()[name]), name
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_an_interrupted_contrastive_run_resumes_exactly(small_real, tmp_path, processes):
+@pytest.mark.parametrize(("processes", "stored"), [(1, False), (2, False), (2, True)])
+def test_an_interrupted_contrastive_run_resumes_exactly(small_real, tmp_path, processes,
+                                                        stored):
     from safetensors import safe_open
 
     (x, _), _ = small_real
+    if stored:  # each process reads its own chunks
+        zarr = pytest.importorskip("zarr")
+        from fashion_cluster.contrastive import StoreRows
+        from fashion_cluster.distributed import write_zarr
+
+        path = write_zarr((x * 255).round().astype(np.uint8), tmp_path / "x.zarr", 300)
+        x = StoreRows(zarr.open_array(str(path), mode="r"), scale_images, buffer_rows=600)
     checkpoint = tmp_path / "simclr.safetensors"
 
     def stop_after_one(epoch, epochs, history):

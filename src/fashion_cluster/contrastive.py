@@ -166,7 +166,8 @@ class StoreRows:
     An epoch visits the chunks in a random order, ``buffer_rows`` rows at a time (whole
     chunks), shuffles the rows within that buffer and cuts batches from it. The order is
     therefore less random than a full permutation: a store whose rows are sorted (by
-    class, say) should be shuffled when it is written.
+    class, say) should be shuffled when it is written. Several processes share the
+    chunks out: each reads its own and cuts its share of every batch from them.
 
     Parameters
     ----------
@@ -185,39 +186,54 @@ class StoreRows:
     def __len__(self) -> int:
         return int(self.array.shape[0])
 
-    def batches(self, generator: torch.Generator, batch_size: int, steps: int
+    def batches(self, order: torch.Generator, batch_size: int, steps: int, rank: int = 0,
+                world: int = 1, shuffle: torch.Generator | None = None
                 ) -> Iterator[np.ndarray]:
-        """``steps`` batches of ``batch_size`` prepared rows, in a shuffled order."""
+        """``steps`` batches of prepared rows, this process's share of each
+        (``batch_size / world`` rows).
+
+        The chunks come in an order drawn from ``order`` (the same on every process);
+        process ``rank`` reads every ``world``-th of them, starting at the ``rank``-th,
+        and reads its chunks again should it run out. Rows are shuffled within the
+        buffer with ``shuffle`` (default ``order``; several processes: one each).
+        """
+        shuffle = shuffle or order
         rows, n = int(self.array.chunks[0]), len(self)
-        chunks = torch.randperm(math.ceil(n / rows), generator=generator,
-                                device=generator.device).tolist()
-        per_fill = max(1, self.buffer_rows // rows)
+        chunks = torch.randperm(math.ceil(n / rows), generator=order,
+                                device=order.device).tolist()
+        mine = chunks[rank::world] or [chunks[rank % len(chunks)]]
+        share, per_fill = batch_size // world, max(1, self.buffer_rows // rows)
         left, made = None, 0
-        for first in range(0, len(chunks), per_fill):
-            parts = [self.prepare(self.array[c * rows : (c + 1) * rows])
-                     for c in chunks[first : first + per_fill]]
-            block = np.concatenate(parts if left is None else [left, *parts])
-            block = block[torch.randperm(len(block), generator=generator,
-                                         device=generator.device).cpu().numpy()]
-            usable = len(block) // batch_size * batch_size
-            for start in range(0, usable, batch_size):
-                if made == steps:
-                    return
-                made += 1
-                yield block[start : start + batch_size]
-            left = block[usable:]
+        while True:
+            for first in range(0, len(mine), per_fill):
+                parts = [self.prepare(self.array[c * rows : (c + 1) * rows])
+                         for c in mine[first : first + per_fill]]
+                block = np.concatenate(parts if left is None else [left, *parts])
+                block = block[torch.randperm(len(block), generator=shuffle,
+                                             device=shuffle.device).cpu().numpy()]
+                usable = len(block) // share * share
+                for start in range(0, usable, share):
+                    if made == steps:
+                        return
+                    made += 1
+                    yield block[start : start + share]
+                left = block[usable:]
 
 
 def _batches(x: torch.Tensor | StoreRows, generator: torch.Generator, batch_size: int,
-             steps: int) -> Iterator[torch.Tensor]:
-    """One epoch's batches: a permutation of the rows in memory, or a store's."""
+             steps: int, rank: int, world: int, local: torch.Generator
+             ) -> Iterator[torch.Tensor]:
+    """One epoch's batches, this process's share of each: from a permutation of the rows
+    in memory (drawn by ``generator``, the same on every process), or from a store (each
+    process reading its own chunks, shuffled with its ``local`` generator)."""
     if isinstance(x, StoreRows):
-        for batch in x.batches(generator, batch_size, steps):
+        shuffle = generator if world == 1 else local
+        for batch in x.batches(generator, batch_size, steps, rank, world, shuffle):
             yield torch.from_numpy(batch).to(generator.device)
         return
     order = torch.randperm(len(x), generator=generator, device=x.device)
     for step in range(steps):
-        yield x[order[step * batch_size : (step + 1) * batch_size]]
+        yield x[order[step * batch_size : (step + 1) * batch_size]][rank::world]
 
 
 class _Pair(nn.ModuleDict):
@@ -280,13 +296,13 @@ def train_simclr(
     for epoch in range(state.start, epochs):
         tic = time.perf_counter()
         # One process: the views come from the same generator as the order (as always).
-        # Several: each draws its own, seeded by (seed, epoch, rank), so a resumed run
-        # draws the same views.
+        # Several: each draws its own (and shuffles its store rows with it), seeded by
+        # (seed, epoch, rank), so a resumed run draws the same.
         views = state.generator if world == 1 else _view_generator(seed, epoch, rank, device)
         total = 0.0
-        for batch in _batches(x, state.generator, batch_size, steps):
-            loss = _step_loss(model, encoder.images(batch[rank::world]), views, crop_min,
-                              temperature, world)
+        for batch in _batches(x, state.generator, batch_size, steps, rank, world, views):
+            loss = _step_loss(model, encoder.images(batch), views, crop_min, temperature,
+                              world)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             state.optimizer.step()
