@@ -225,10 +225,10 @@ def _batches(x: torch.Tensor | StoreRows, generator: torch.Generator, batch_size
              ) -> Iterator[torch.Tensor]:
     """One epoch's batches, this process's share of each: from a permutation of the rows
     in memory (drawn by ``generator``, the same on every process), or from a store (each
-    process reading its own chunks, shuffled with its ``local`` generator)."""
+    process reading its own chunks, shuffled with its ``local`` generator, which is
+    ``generator`` itself when there is one process)."""
     if isinstance(x, StoreRows):
-        shuffle = generator if world == 1 else local
-        for batch in x.batches(generator, batch_size, steps, rank, world, shuffle):
+        for batch in x.batches(generator, batch_size, steps, rank, world, local):
             yield torch.from_numpy(batch).to(generator.device)
         return
     order = torch.randperm(len(x), generator=generator, device=x.device)
