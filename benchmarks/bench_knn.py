@@ -10,6 +10,12 @@ recall@k of pynndescent against the exact neighbours.
 
     python benchmarks/bench_knn.py ENCODER.safetensors [--sizes 10000,30000,70000]
         [--k 20] [--out benchmarks/results/knn.md]
+    python benchmarks/bench_knn.py ENCODER.safetensors --store IMAGES.zarr [--k 20]
+
+With ``--store`` (a zarr array of images, e.g. bench_ddp.py's million): encode it
+(``transform`` of the store) and mine the neighbours as SCAN does above its exact-search
+limit (pynndescent, single-threaded), with the time and the peak resident memory of each
+(exact search is not run: hours at a million).
 
 The encoder: any saved ``ContrastiveEncoder`` (``load_run(dir)``'s, or
 ``bench_ideas.py run --save``).
@@ -36,14 +42,44 @@ def recall(approximate: np.ndarray, exact: np.ndarray) -> float:
     return hits / exact.size
 
 
+def _peak_mb(reset: bool = False) -> float:
+    if reset:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # the peak (VmHWM) restarts from the current size
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+
+
+def at_scale(encoder, store: str, k: int) -> None:
+    import zarr
+
+    images = zarr.open_array(store, mode="r")
+    tic = time.perf_counter()
+    features = encoder.transform(images)
+    encode_s, encode_mb = time.perf_counter() - tic, _peak_mb()
+    nearest_neighbours(torch.from_numpy(features[:2000]), k, search="approximate")  # compiles
+    before = _peak_mb(reset=True)
+    tic = time.perf_counter()
+    nearest_neighbours(torch.from_numpy(features), k, search="approximate")
+    search_s, search_mb = time.perf_counter() - tic, _peak_mb()
+    print(f"Machine: {machine()}\n\n" + table(
+        ["images", "encode s", "peak MB after encoding", "pynndescent (1 thread) s",
+         "resident MB before the search", "peak MB in the search"],
+        [[f"{len(features):,}", f"{encode_s:.0f}", f"{encode_mb:,.0f}", f"{search_s:.0f}",
+          f"{before:,.0f}", f"{search_mb:,.0f}"]]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("encoder")
     parser.add_argument("--sizes", default="10000,30000,70000")
     parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--store")
     parser.add_argument("--out")
     args = parser.parse_args()
     encoder = load(args.encoder)
+    if args.store:
+        return at_scale(encoder, args.store, args.k)
     images = np.concatenate([load_fashion_mnist("train")[0], load_fashion_mnist("test")[0]])
     features = encoder.transform(scale_images(images))
     NNDescent(features[:2000], metric="cosine", n_neighbors=args.k + 1)  # numba compiles once

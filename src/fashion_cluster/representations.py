@@ -197,13 +197,23 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features_out), float32
         """
         check_is_fitted(self)
-        if is_store(X):  # whole chunks, at least 4,096 rows at a time
-            rows = int(X.chunks[0]) * max(1, 4096 // int(X.chunks[0]))
-            return np.concatenate([self.transform(np.asarray(X[start : start + rows]))
-                                   for start in range(0, max(X.shape[0], 1), rows)])
+        if is_store(X):
+            return self._transform_store(X)
         X, _ = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return nets.encode(self.model_, self._prepare(X))
+
+    def _transform_store(self, store) -> np.ndarray:
+        """Features of a zarr array, whole chunks and at least 4,096 rows at a time,
+        into one array (no second copy of the features)."""
+        rows = int(store.chunks[0]) * max(1, 4096 // int(store.chunks[0]))
+        out = None
+        for start in range(0, max(store.shape[0], 1), rows):
+            part = self.transform(np.asarray(store[start : start + rows]))
+            if out is None:
+                out = np.empty((store.shape[0], part.shape[1]), dtype=part.dtype)
+            out[start : start + len(part)] = part
+        return out
 
     def _warn_if_collapsed(self, X: np.ndarray) -> None:
         spread = float(self.transform(X[:2000]).std(axis=0).mean())
