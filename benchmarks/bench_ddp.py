@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, median, table
+from common import machine, median, peak_rss, reset_peak_rss, table
 
 from fashion_cluster.contrastive import SimCLRNet, StoreRows, train_simclr
 from fashion_cluster.data import load_fashion_mnist, scale_images
@@ -61,17 +61,6 @@ def store(n: int, folder: Path):
     return StoreRows(zarr.open_array(str(path), mode="r"), scale_images)
 
 
-def _hwm(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 class PeakMemory:
     """Peak resident memory of this process and of its children, polled."""
 
@@ -86,7 +75,8 @@ class PeakMemory:
         me = psutil.Process()
         while not self._stop.wait(0.2):
             for process in [me, *me.children(recursive=True)]:
-                self.peaks[process.pid] = max(self.peaks.get(process.pid, 0), _hwm(process.pid))
+                self.peaks[process.pid] = max(self.peaks.get(process.pid, 0),
+                                               peak_rss(process.pid))
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -98,8 +88,7 @@ class PeakMemory:
 
 
 def run(x: np.ndarray | StoreRows, processes: int, epochs: int) -> dict:
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")  # resets this process's peak (VmHWM) to its current size
+    reset_peak_rss()
     torch.manual_seed(0)
     encoder = SimCLRNet()
     with PeakMemory() as memory:

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 import torch
-from common import machine, table
+from common import machine, peak_rss, reset_peak_rss, table
 from pynndescent import NNDescent
 
 from fashion_cluster import load
@@ -42,26 +42,19 @@ def recall(approximate: np.ndarray, exact: np.ndarray) -> float:
     return hits / exact.size
 
 
-def _peak_mb(reset: bool = False) -> float:
-    if reset:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # the peak (VmHWM) restarts from the current size
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-
-
 def at_scale(encoder, store: str, k: int) -> None:
     import zarr
 
     images = zarr.open_array(store, mode="r")
     tic = time.perf_counter()
     features = encoder.transform(images)
-    encode_s, encode_mb = time.perf_counter() - tic, _peak_mb()
+    encode_s, encode_mb = time.perf_counter() - tic, peak_rss() / 2**20
     nearest_neighbours(torch.from_numpy(features[:2000]), k, search="approximate")  # compiles
-    before = _peak_mb(reset=True)
+    reset_peak_rss()
+    before = peak_rss() / 2**20
     tic = time.perf_counter()
     nearest_neighbours(torch.from_numpy(features), k, search="approximate")
-    search_s, search_mb = time.perf_counter() - tic, _peak_mb()
+    search_s, search_mb = time.perf_counter() - tic, peak_rss() / 2**20
     print(f"Machine: {machine()}\n\n" + table(
         ["images", "encode s", "peak MB after encoding", "pynndescent (1 thread) s",
          "resident MB before the search", "peak MB in the search"],

@@ -51,3 +51,20 @@ def fashion_train(n: int | None = None) -> np.ndarray:
 
     images, _ = load_fashion_mnist("train")
     return scale_images(images[:n] if n else images)
+
+
+def peak_rss(pid: int | str = "self") -> int:
+    """Peak resident memory (VmHWM) of a process in bytes, from /proc (Linux); 0 when the
+    process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) * 1024 for line in fh
+                        if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def reset_peak_rss() -> None:
+    """Restart this process's peak (VmHWM) from its current size."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
