@@ -20,13 +20,12 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import machine, median, peak_rss, reset_peak_rss, table
+from common import PeakMemory, machine, median, reset_peak_rss, table
 
 from fashion_cluster.contrastive import SimCLRNet, StoreRows, train_simclr
 from fashion_cluster.data import load_fashion_mnist, scale_images
@@ -59,32 +58,6 @@ def store(n: int, folder: Path):
         subprocess.run([sys.executable, __file__, "--write", str(path), "--sizes", str(n)],
                        check=True)
     return StoreRows(zarr.open_array(str(path), mode="r"), scale_images)
-
-
-class PeakMemory:
-    """Peak resident memory of this process and of its children, polled."""
-
-    def __init__(self) -> None:
-        self.peaks: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        while not self._stop.wait(0.2):
-            for process in [me, *me.children(recursive=True)]:
-                self.peaks[process.pid] = max(self.peaks.get(process.pid, 0),
-                                               peak_rss(process.pid))
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def run(x: np.ndarray | StoreRows, processes: int, epochs: int) -> dict:

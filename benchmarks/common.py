@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable
 
@@ -56,15 +57,51 @@ def fashion_train(n: int | None = None) -> np.ndarray:
 def peak_rss(pid: int | str = "self") -> int:
     """Peak resident memory (VmHWM) of a process in bytes, from /proc (Linux); 0 when the
     process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return next(int(line.split()[1]) * 1024 for line in fh
-                        if line.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return 0
+    return _status(pid, "VmHWM")
 
 
 def reset_peak_rss() -> None:
     """Restart this process's peak (VmHWM) from its current size."""
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
+
+
+def _status(pid: int | str, field: str) -> int:
+    """A memory field of /proc/PID/status (``VmHWM``, ``RssAnon``...) in bytes; 0 when the
+    process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) * 1024 for line in fh
+                        if line.startswith(field + ":"))
+    except (OSError, StopIteration):
+        return 0
+
+
+class PeakMemory:
+    """Peak memory of this process and of its children, polled every 0.2 s: ``peaks``
+    (resident, VmHWM) and ``anonymous`` (RssAnon: what the process allocated, without the
+    pages of files it maps, which the system can drop) by pid."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, int] = {}
+        self.anonymous: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            for process in [me, *me.children(recursive=True)]:
+                pid = process.pid
+                self.peaks[pid] = max(self.peaks.get(pid, 0), _status(pid, "VmHWM"))
+                self.anonymous[pid] = max(self.anonymous.get(pid, 0), _status(pid, "RssAnon"))
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -9,10 +9,9 @@ Two machines (run on each; HOST is the first machine's address, reachable from b
     torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d \\
         --rdzv-endpoint HOST:29500 examples/train_with_torchrun.py
 
-Every process runs this script. The contrastive CNN trains on all of them together (each
-takes its share of every batch; `fashion_cluster.ddp`), the SCAN heads on each (they are
-cheap; every process ends with the same CNN, so with the same heads), and the first
-process saves the model. On one machine, ``fashion-cluster run
+Every process runs this script. The contrastive CNN and then the SCAN heads train on all
+of them together (each process takes its share of every batch; `fashion_cluster.ddp`),
+and the first process saves the model. On one machine, ``fashion-cluster run
 --nproc N`` or ``ContrastiveSCAN(processes=N)`` start the processes themselves.
 """
 

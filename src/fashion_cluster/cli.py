@@ -169,9 +169,9 @@ def _parser() -> argparse.ArgumentParser:
                           "the highest silhouette (label-free), 'knee': the knee of the "
                           "elbow curve, over the elbow sweep's range (default: the preset's)")
     run.add_argument("--nproc", type=_positive_int, default=None,
-                     help="train the contrastive CNN on N processes of this machine "
-                          "(torch.distributed: CPU processes, or one a GPU; default: the "
-                          "preset's, 1)")
+                     help="train the contrastive CNN and the SCAN heads on N processes of "
+                          "this machine (torch.distributed: CPU processes, or one a GPU; "
+                          "default: the preset's, 1)")
     dataset(run)
     cluster(run)
     common(run)
@@ -314,7 +314,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.channels is not None:
         changes["data__channels"] = args.channels
     if args.nproc is not None:
-        changes["simclr__processes"] = args.nproc
+        changes["simclr__processes"] = changes["scan__processes"] = args.nproc
     if changes:
         config = config.replace(**changes)
     out = args.out or Path("results") / config.name

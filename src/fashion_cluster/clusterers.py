@@ -14,11 +14,14 @@ the composite estimators of `fashion_cluster.estimators` are made of these.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from numpy.lib.format import open_memmap
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
@@ -30,6 +33,7 @@ from .devices import resolve_device
 from .gmm import fit_full_gmm
 from .kmeans import assign, kmeans
 from .persistence import Saveable
+from .representations import flatten_images, is_store
 from .validation import check_choice, check_device, check_int, check_real, seed_of
 
 __all__ = ["GMMClusterer", "KMeansClusterer", "SCANClusterer", "UMAPGMMClusterer"]
@@ -388,6 +392,9 @@ class SCANClusterer(_Clusterer):
         from, besides the clean image.
     entropy_weight : float, default 5.0
     random_state : int, RandomState or None
+    processes : int, default 1
+        Train the heads on this many processes (torch.distributed, see
+        `fashion_cluster.scan.train_heads`); the encoder's own ``processes`` sets its.
 
     Attributes
     ----------
@@ -402,7 +409,7 @@ class SCANClusterer(_Clusterer):
 
     def __init__(self, encoder=None, n_clusters=10, heads=10, epochs=30, batch_size=512,
                  min_steps=1000, neighbours=20, views=4, entropy_weight=5.0,
-                 random_state=None):
+                 random_state=None, processes=1):
         self.encoder = encoder
         self.n_clusters = n_clusters
         self.heads = heads
@@ -413,9 +420,10 @@ class SCANClusterer(_Clusterer):
         self.views = views
         self.entropy_weight = entropy_weight
         self.random_state = random_state
+        self.processes = processes
 
     def _validate(self) -> None:
-        for name in ("n_clusters", "heads", "epochs", "batch_size", "neighbours"):
+        for name in ("n_clusters", "heads", "epochs", "batch_size", "neighbours", "processes"):
             check_int(self, name)
         check_int(self, "views", low=0)
         check_int(self, "min_steps", low=0)
@@ -430,27 +438,68 @@ class SCANClusterer(_Clusterer):
     def fit(self, X, y=None, *, features=None):
         """Fit on images ``X`` (as the encoder takes them); returns self.
 
+        ``X`` may be a zarr array of images (N, H, W[, C]) or rows: see `_fit_store`.
         ``features``: the encoder's features of ``X``, when already computed.
         """
         self._validate()
+        if is_store(X):
+            return self._fit_store(X)
         x = self._check_input(flatten(X), reset=True)
         seed = seed_of(self.random_state)
         self.encoder_ = self._fitted_encoder(x, seed)
         feats = self._features(x, features)
-        generator = torch.Generator(device=feats.device)
-        generator.manual_seed(seed)
+        generator = self._generator(seed)
         augmented = self.encoder_.view_features(x, self.views, generator)
+        self._train(feats, augmented, seed, generator)
+        return self
+
+    def _fit_store(self, store):
+        """Fit on a zarr array: the encoder (fitted on the store if it is not) writes the
+        features of the images and of their augmented views to files in a temporary
+        folder (``tempfile``'s: ``TMPDIR``), which the heads read through memory maps,
+        so that memory does not grow with the number of images (the neighbour index,
+        N x ``neighbours`` integers, does)."""
+        if store.ndim not in (2, 3, 4) or store.shape[0] < max(2, self.n_clusters):
+            raise ValueError(f"expected a store of at least max(2, n_clusters="
+                             f"{self.n_clusters}) images (N, H, W[, C]) or rows (N, pixels), "
+                             f"got shape {store.shape}")
+        seed = seed_of(self.random_state)
+        self.encoder_ = self._fitted_encoder(store, seed)
+        self.n_features_in_ = self.encoder_.n_features_in_
+        shape = (store.shape[0], self.encoder_.feature_dim)
+        with tempfile.TemporaryDirectory(prefix="fashion-cluster-scan-") as scratch:
+            feats = self.encoder_.transform(store, out=open_memmap(
+                Path(scratch, "features.npy"), "w+", np.float32, shape))
+            generator = self._generator(seed)
+            augmented = self.encoder_.view_features(store, self.views, generator,
+                                                    out=open_memmap(
+                                                        Path(scratch, "views.npy"), "w+",
+                                                        np.float16, (self.views, *shape)))
+            self._train(feats, augmented, seed, generator)
+            del feats, augmented  # the maps, before their files go
+        return self
+
+    def _generator(self, seed: int) -> torch.Generator:
+        """The generator of the views and of the heads' batches, on the encoder's device."""
+        generator = torch.Generator(device=next(self.encoder_.model_.parameters()).device)
+        generator.manual_seed(seed)
+        return generator
+
+    def _train(self, feats, augmented, seed: int, generator: torch.Generator) -> None:
+        """Train the heads on features in memory or mapped; set ``head_``, ``labels_``,
+        ``info_``."""
         head = scan.train_heads(feats, augmented, self.n_clusters, heads=self.heads,
                                 neighbours=self.neighbours, epochs=self.epochs,
                                 batch_size=self.batch_size, entropy_weight=self.entropy_weight,
-                                seed=seed, generator=generator, min_steps=self.min_steps)
+                                seed=seed, generator=generator, min_steps=self.min_steps,
+                                processes=self.processes)
         self.head_ = {name: head[name].cpu().numpy() for name in ("weight", "bias", "mean", "std")}
         self.labels_ = self._assign(feats)
         self.info_ = {"scan_loss": head["losses"], "selected_head": head["selected"],
                       "views": self.views, "neighbours": head["neighbours"],
                       "heads": self.heads, "epochs": head["epochs"],
-                      "batch_size": head["batch_size"], "entropy_weight": self.entropy_weight}
-        return self
+                      "batch_size": head["batch_size"], "entropy_weight": self.entropy_weight,
+                      "processes": self.processes}
 
     def _fitted_encoder(self, x: np.ndarray, seed: int):
         """``encoder`` itself when it is fitted, else a copy of it fitted on ``x``."""
@@ -480,12 +529,23 @@ class SCANClusterer(_Clusterer):
     def _head(self, device) -> dict:
         return {k: torch.from_numpy(v).to(device) for k, v in self.head_.items()}
 
-    def _assign(self, feats: torch.Tensor) -> np.ndarray:
-        return scan.assign(feats, self._head(feats.device)).cpu().numpy()
+    def _assign(self, feats, block: int = 65_536) -> np.ndarray:
+        """Cluster of each row of ``feats`` (tensor or array, in memory or mapped),
+        ``block`` rows at a time."""
+        head = self._head(next(self.encoder_.model_.parameters()).device)
+        return np.concatenate([
+            scan.assign(_rows_on(feats[start : start + block], head["mean"].device),
+                        head).cpu().numpy()
+            for start in range(0, max(len(feats), 1), block)])
 
     def predict(self, X, *, features=None):
-        """Cluster of each image, shape (n_samples,); ``features`` as in ``fit``."""
+        """Cluster of each image, shape (n_samples,); ``features`` as in ``fit``. A zarr
+        array is read a few chunks at a time."""
         check_is_fitted(self)
+        if is_store(X):
+            rows = int(X.chunks[0]) * max(1, 4096 // int(X.chunks[0]))
+            return np.concatenate([self.predict(np.asarray(X[start : start + rows]))
+                                   for start in range(0, max(X.shape[0], 1), rows)])
         x = self._check_input(flatten(X), reset=False)
         return self._assign(self._features(x, features))
 
@@ -502,6 +562,10 @@ class SCANClusterer(_Clusterer):
 
 def flatten(X):
     """An image stack (N, H, W[, C]) as (N, H*W*C); other input unchanged."""
-    from .representations import flatten_images
-
     return flatten_images(X)[0]
+
+
+def _rows_on(rows, device: torch.device) -> torch.Tensor:
+    """Feature rows (a tensor, or an array in memory or mapped) as float32 on ``device``."""
+    return (rows if torch.is_tensor(rows) else torch.from_numpy(np.asarray(rows))).to(
+        device, torch.float32)

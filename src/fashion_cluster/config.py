@@ -110,6 +110,7 @@ class ScanConfig:
     views: int = 4
     batch_size: int = 512
     min_steps: int = 1000  # small sets: more epochs, smaller batches (training.schedule)
+    processes: int = 1  # train the heads on this many processes (torch.distributed; --nproc)
 
 
 @dataclass(frozen=True)

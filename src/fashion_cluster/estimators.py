@@ -44,6 +44,7 @@ from .representations import (
     ConvAutoencoder,
     DenseAutoencoder,
     flatten_images,
+    is_store,
 )
 from .validation import (
     check_choice,
@@ -513,7 +514,8 @@ class ContrastiveSCAN(_Composite):
     random_state : int, RandomState or None
     verbose : bool, default False
     processes : int, default 1
-        Train the CNN on this many processes (see `ContrastiveEncoder`).
+        Train the CNN and the SCAN heads on this many processes (see
+        `ContrastiveEncoder` and `SCANClusterer`).
 
     Attributes
     ----------
@@ -558,7 +560,34 @@ class ContrastiveSCAN(_Composite):
     def _clusterer(self, seed: int, k: int) -> SCANClusterer:
         return SCANClusterer(None, k, self.heads, self.scan_epochs, self.batch_size,
                              self.scan_min_steps, self.neighbours, self.views,
-                             self.entropy_weight, random_state=seed)
+                             self.entropy_weight, random_state=seed,
+                             processes=self.processes)
+
+    def fit(self, X, y=None):
+        """Train the CNN on ``X``, then the SCAN heads on its features; returns self.
+
+        ``X`` as in `_Composite.fit`, or a zarr array of images (N, H, W[, C]) or rows,
+        read a few chunks at a time: the CNN trains from it and the SCAN step maps its
+        features from temporary files (`SCANClusterer`), so memory does not grow with
+        the number of images (``n_clusters="auto"`` needs the features in memory).
+        """
+        if not is_store(X):
+            return super().fit(X)
+        if isinstance(self.n_clusters, str):
+            raise ValueError("n_clusters='auto' compares clusterings of the features in "
+                             "memory: pass an int n_clusters with a store")
+        n_clusters = check_int(self, "n_clusters")
+        self._validate()
+        seed = seed_of(self.random_state)
+        representation, clusterer = self._representation(seed), self._clusterer(seed, n_clusters)
+        representation._validate()
+        clusterer._validate()
+        self.encoder_ = representation.fit(X)
+        self.clusterer_ = clusterer.set_params(encoder=self.encoder_).fit(X)
+        self.n_clusters_ = n_clusters
+        self.n_features_in_ = self.encoder_.n_features_in_
+        self.labels_ = self.clusterer_.labels_
+        return self
 
     def _fit_clusterer(self, representation, clusterer, images, features) -> None:
         self.encoder_ = representation
@@ -566,8 +595,11 @@ class ContrastiveSCAN(_Composite):
             images, features=features)
 
     def predict(self, X):
-        """Cluster of each image, shape (n_samples,), int64."""
+        """Cluster of each image, shape (n_samples,), int64 (a zarr array is read a few
+        chunks at a time)."""
         check_is_fitted(self)
+        if is_store(X):
+            return self.clusterer_.predict(X)
         X, _ = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, reset=False)
         return self.clusterer_.predict(X)

@@ -200,7 +200,8 @@ def _scan(cfg, k: int, seed: int, device: str, encoder=None):
     return SCANClusterer(encoder, k, heads=cfg.heads, epochs=cfg.epochs,
                          batch_size=cfg.batch_size, min_steps=cfg.min_steps,
                          neighbours=cfg.neighbours, views=cfg.views,
-                         entropy_weight=cfg.entropy_weight, random_state=seed)
+                         entropy_weight=cfg.entropy_weight, random_state=seed,
+                         processes=cfg.processes)
 
 
 METHODS: dict[str, Method] = {

@@ -189,8 +189,15 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         pad = int(np.prod(self.image_shape_)) - scaled.shape[1]
         return np.pad(scaled, ((0, 0), (0, pad))) if pad > 0 else scaled
 
-    def transform(self, X):
+    def transform(self, X, *, out: np.ndarray | None = None):
         """Features of ``X``.
+
+        Parameters
+        ----------
+        X : array-like like in ``fit``, or a zarr array (read a few chunks at a time)
+        out : ndarray of shape (n_samples, n_features_out), optional
+            Written into and returned: an array mapped from a file
+            (``np.lib.format.open_memmap``) keeps memory flat for a large store.
 
         Returns
         -------
@@ -198,16 +205,19 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if is_store(X):
-            return self._transform_store(X)
+            return self._transform_store(X, out)
         X, _ = flatten_images(X)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return nets.encode(self.model_, self._prepare(X))
+        features = nets.encode(self.model_, self._prepare(X))
+        if out is None:
+            return features
+        out[...] = features
+        return out
 
-    def _transform_store(self, store) -> np.ndarray:
+    def _transform_store(self, store, out: np.ndarray | None) -> np.ndarray:
         """Features of a zarr array, whole chunks and at least 4,096 rows at a time,
         into one array (no second copy of the features)."""
         rows = int(store.chunks[0]) * max(1, 4096 // int(store.chunks[0]))
-        out = None
         for start in range(0, max(store.shape[0], 1), rows):
             part = self.transform(np.asarray(store[start : start + rows]))
             if out is None:
@@ -506,17 +516,25 @@ class ContrastiveEncoder(_Network):
                             crop_min=self.crop_min, seed=seed, processes=self.processes,
                             checkpoint=checkpoint, progress=progress)
 
-    def view_features(self, X, views: int, generator: torch.Generator,
-                      block: int = 2048) -> torch.Tensor:
+    def view_features(self, X, views: int, generator: torch.Generator, block: int = 2048,
+                      out: np.ndarray | None = None) -> torch.Tensor | np.ndarray:
         """Features of ``views`` augmented copies of every image, float16, shape
-        (views, n_samples, feature_dim), on the network's device (for SCAN)."""
+        (views, n_samples, feature_dim), for SCAN: a tensor on the network's device, or
+        ``out`` (for instance an array mapped from a file) filled. ``X`` as in
+        ``transform``; it is read ``block`` rows at a time, once a view."""
         check_is_fitted(self)
-        x = torch.from_numpy(self._prepare(flatten_images(X)[0])).to(generator.device)
-        net, out = self.model_, []
+        n = X.shape[0]
+        if out is None:
+            out = torch.empty(views, n, self.feature_dim, dtype=torch.float16,
+                              device=generator.device)
+        net = self.model_
         with torch.no_grad():
-            for _ in range(views):
-                parts = [net.forward_images(augment(net.images(x[s : s + block]), generator,
-                                                    self.crop_min)).half()
-                         for s in range(0, len(x), block)]
-                out.append(torch.cat(parts))
-        return torch.stack(out) if out else torch.empty(0, len(x), self.feature_dim)
+            for view in range(views):
+                for start in range(0, n, block):
+                    rows = self._prepare_rows(X[start : start + block])
+                    x = torch.from_numpy(rows).to(generator.device)
+                    features = net.forward_images(augment(net.images(x), generator,
+                                                          self.crop_min)).half()
+                    out[view, start : start + len(x)] = (
+                        features if torch.is_tensor(out) else features.cpu().numpy())
+        return out

@@ -15,18 +15,26 @@ clustering step, on the frozen features of a contrastive encoder:
 
 New images are assigned by the selected head from their (clean) features. All settings
 are the paper's defaults except ``views`` and ``epochs``, fixed for the CPU budget.
+
+For sets larger than memory the features may be arrays mapped from files, read a batch
+at a time, and the heads may train on several processes (`train_heads`).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from . import ddp
 from .training import schedule
 
-__all__ = ["EXACT_SEARCH_LIMIT", "assign", "logits", "nearest_neighbours", "train_heads"]
+__all__ = ["EXACT_SEARCH_LIMIT", "assign", "logits", "nearest_neighbours", "standardisation",
+           "train_heads"]
 
 
 # Above this many images the neighbours come from an approximate index (pynndescent):
@@ -77,9 +85,10 @@ def _approximate_neighbours(features: torch.Tensor, k: int, seed: int) -> torch.
     return torch.from_numpy(keep.astype(np.int64)).to(features.device)
 
 
-def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, heads: int,
-                neighbours: int, epochs: int, batch_size: int, entropy_weight: float,
-                seed: int, generator: torch.Generator, min_steps: int = 0) -> dict:
+def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | np.ndarray,
+                k: int, *, heads: int, neighbours: int, epochs: int, batch_size: int,
+                entropy_weight: float, seed: int, generator: torch.Generator,
+                min_steps: int = 0, processes: int = 1) -> dict:
     """Train ``heads`` SCAN heads and keep the one with the lowest final loss.
 
     Small sets train with smaller batches and more epochs, for at least ``min_steps``
@@ -87,12 +96,19 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
 
     Parameters
     ----------
-    features : tensor of shape (N, d)
-        Features of the clean images.
-    augmented : tensor of shape (views, N, d)
-        Features of augmented copies of the images (views may be 0).
+    features : tensor or ndarray of shape (N, d)
+        Features of the clean images: in memory, or an array mapped from a file
+        (``np.load(path, mmap_mode="c")``), whose rows are read as the batches need them.
+    augmented : tensor or ndarray of shape (views, N, d)
+        Features of augmented copies of the images (views may be 0), likewise.
     generator : torch.Generator
         Draws the batch order, the neighbours and the views.
+    processes : int
+        Train on this many processes (`fashion_cluster.ddp`), started here, or, when
+        this process is one of a torch.distributed group of that size, in that group.
+        Every process draws the same batches and takes its share of each (the batch is
+        rounded down to a multiple of ``processes``); the entropy term sees the whole
+        batch (gathered), so the heads are those of one process up to rounding.
 
     Returns
     -------
@@ -102,60 +118,173 @@ def train_heads(features: torch.Tensor, augmented: torch.Tensor, k: int, *, head
         ``selected``, ``neighbours`` (the count actually mined), ``epochs`` and
         ``batch_size`` (those used).
     """
-    device = features.device
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive integer, got {processes!r}")
+    group = ddp.world()[1]
+    if processes > 1 and group not in (1, processes):
+        raise ValueError(f"processes={processes}, but this process is one of a "
+                         f"torch.distributed group of {group}: pass processes={group}")
+    n = len(features)
+    epochs, batch = schedule(n, epochs, batch_size, min_steps)
+    batch = max(batch // processes, 1) * processes
+    settings = dict(k=k, heads=heads, epochs=epochs, batch=batch,
+                    entropy_weight=entropy_weight, seed=seed)
+    in_group = processes > 1 and group == processes
+    neighbour_index, mean, std = _first_process_mines(
+        _tensor(features), _tensor(augmented), min(neighbours, n - 1), seed, in_group)
+    if processes > 1 and not in_group:
+        out = ddp.start(_process, processes,
+                        (_shareable(features), _shareable(augmented),
+                         neighbour_index.cpu().share_memory_(), mean.cpu(), std.cpu(),
+                         generator.get_state(), settings),
+                        generator.device)
+    else:
+        out = _train(_tensor(features), _tensor(augmented), neighbour_index, mean, std,
+                     generator, rank=ddp.world()[0] if in_group else 0,
+                     world=processes if in_group else 1, **settings)
+    device = generator.device
+    out.update(weight=out["weight"].to(device), bias=out["bias"].to(device),
+               mean=mean.to(device), std=std.to(device),
+               neighbours=int(neighbour_index.shape[1]), epochs=epochs, batch_size=batch)
+    return out
+
+
+def standardisation(features: torch.Tensor, augmented: torch.Tensor,
+                    block: int = 65_536) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation (d,) over the rows of ``features`` (N, d) and of every
+    view in ``augmented`` (views, N, d), summed in float64 a block of rows at a time (the
+    rows may be mapped from a file)."""
+    dim = features.shape[1]
+    total = torch.zeros(dim, dtype=torch.float64, device=features.device)
+    squares = torch.zeros_like(total)
+    for rows in (*augmented, features):
+        for start in range(0, len(rows), block):
+            part = rows[start : start + block].to(features.device, torch.float64)
+            total += part.sum(0)
+            squares += part.square().sum(0)
+    count = (len(augmented) + 1) * len(features)
+    mean = total / count
+    variance = ((squares - count * mean.square()) / max(count - 1, 1)).clamp_min(0)
+    return mean.float(), variance.sqrt().float() + 1e-6
+
+
+def _first_process_mines(features: torch.Tensor, augmented: torch.Tensor, neighbours: int,
+                         seed: int, in_group: bool
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The neighbour index and the standardisation, found by the first process of a group
+    and sent to the others (so that all train on the same), or here when alone."""
+    n, dim = features.shape
+    if not in_group or dist.get_rank() == 0:
+        neighbour_index = nearest_neighbours(features, neighbours, seed=seed)
+        mean, std = standardisation(features, augmented)
+    else:
+        neighbour_index = torch.empty(n, neighbours, dtype=torch.int64, device=features.device)
+        mean, std = (torch.empty(dim, device=features.device) for _ in range(2))
+    if in_group:
+        for tensor in (neighbour_index, mean, std):
+            dist.broadcast(tensor, src=0)
+    return neighbour_index, mean, std
+
+
+def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: torch.Tensor,
+           mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator, *, k: int,
+           heads: int, epochs: int, batch: int, entropy_weight: float, seed: int, rank: int,
+           world: int) -> dict:
+    """The SCAN heads' training loop (this process's share of every batch when ``world``
+    > 1); returns the selected head, every head's final loss and the selection."""
+    device = generator.device
     n, dim = features.shape
     views = len(augmented)
-    neighbour_index = nearest_neighbours(features, min(neighbours, n - 1), seed=seed)
-    all_views = torch.cat([augmented.float(), features[None]]) if views else features[None]
-    mean = all_views.mean(dim=(0, 1))
-    std = all_views.std(dim=(0, 1)) + 1e-6
-    del all_views
-
+    neighbour_index, mean, std = (t.to(device) for t in (neighbour_index, mean, std))
     # All heads as one linear layer (heads * k outputs): one matrix product a step instead
     # of one per head; each head's loss and parameters stay independent.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layer = nn.Linear(dim, heads * k).to(device)
+    model = nn.parallel.DistributedDataParallel(layer) if world > 1 else layer
     optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3, weight_decay=1e-4)
 
-    def probabilities(x: torch.Tensor) -> torch.Tensor:
-        return F.softmax(layer(x).view(len(x), heads, k), dim=2)
-    epochs, batch = schedule(n, epochs, batch_size, min_steps)
-    steps = max(1, n // batch)
-
-    def view_of(index: torch.Tensor) -> torch.Tensor:
-        """A random view (one of the augmented copies or the clean image) of each index."""
-        which = torch.randint(views + 1, (len(index),), generator=generator, device=device)
-        out = features[index].clone()
+    def probabilities(index: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        """Cluster probabilities (rows, heads, k) of view ``which`` of each image
+        (an augmented copy, or the clean image when ``which == views``)."""
+        x = features[index.to(features.device)].to(device, torch.float32, copy=True)
         augmented_rows = which < views
         if augmented_rows.any():
-            out[augmented_rows] = augmented[which[augmented_rows], index[augmented_rows]].float()
-        return (out - mean) / std
+            rows = (which[augmented_rows], index[augmented_rows])
+            x[augmented_rows] = augmented[tuple(r.to(augmented.device) for r in rows)].to(
+                device, torch.float32)
+        return F.softmax(model((x - mean) / std).view(len(x), heads, k), dim=2)
 
-    losses = np.zeros(heads)
+    steps = max(1, n // batch)
+    share = slice(rank, None, world)
+    losses = torch.zeros(heads, dtype=torch.float64)
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator, device=device)
-        losses[:] = 0
+        losses.zero_()
         for step in range(steps):
+            # Every process draws the whole batch (the same) and trains on its share.
             anchor = order[step * batch : (step + 1) * batch]
             pick = torch.randint(neighbour_index.shape[1], (len(anchor),), generator=generator,
                                  device=device)
-            p_anchor = probabilities(view_of(anchor))  # (batch, heads, k)
-            p_partner = probabilities(view_of(neighbour_index[anchor, pick]))
+            which = [torch.randint(views + 1, (len(anchor),), generator=generator,
+                                   device=device) for _ in range(2)]
+            partner = neighbour_index[anchor, pick]
+            p_anchor = probabilities(anchor[share], which[0][share])  # (batch, heads, k)
+            p_partner = probabilities(partner[share], which[1][share])
             consistency = -torch.log((p_anchor * p_partner).sum(2).clamp_min(1e-7)).mean(0)
-            p_mean = p_anchor.mean(0)  # (heads, k)
+            p_mean = (ddp.gather(p_anchor) if world > 1 else p_anchor).mean(0)  # (heads, k)
             entropy = -(p_mean * torch.log(p_mean.clamp_min(1e-8))).sum(1)
             loss = consistency - entropy_weight * entropy  # (heads,)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimizer.step()
-            losses += loss.detach().cpu().numpy()
-    losses /= steps
+            losses += loss.detach().cpu().double()
+    if world > 1:  # each process's loss has its share's consistency term: average them
+        dist.all_reduce(losses)
+        losses /= world
+    losses = (losses / steps).numpy()
     best = int(np.argmin(losses))
     rows = slice(best * k, (best + 1) * k)
-    return {"weight": layer.weight.detach()[rows], "bias": layer.bias.detach()[rows],
-            "mean": mean, "std": std, "losses": losses.tolist(), "selected": best,
-            "neighbours": int(neighbour_index.shape[1]), "epochs": epochs, "batch_size": batch}
+    return {"weight": layer.weight.detach()[rows].cpu(), "bias": layer.bias.detach()[rows].cpu(),
+            "losses": losses.tolist(), "selected": best}
+
+
+class _Mapped(NamedTuple):
+    """An array mapped from a file, sent to another process by its place in the file."""
+
+    filename: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+
+    def open(self) -> np.memmap:
+        return np.memmap(self.filename, dtype=self.dtype, mode="c", offset=self.offset,
+                         shape=self.shape)
+
+
+def _shareable(x: torch.Tensor | np.ndarray) -> torch.Tensor | _Mapped:
+    """``x`` as new processes can take it without a copy: a mapped array by its file, other
+    arrays in shared memory."""
+    if isinstance(x, np.memmap) and x.filename is not None:
+        return _Mapped(str(x.filename), int(x.offset), tuple(x.shape), x.dtype.str)
+    return _tensor(x).cpu().share_memory_()
+
+
+def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A tensor of ``x`` (sharing its memory: a mapped array stays mapped)."""
+    return x if torch.is_tensor(x) else torch.from_numpy(x)
+
+
+def _process(device: torch.device, report, features, augmented, neighbour_index: torch.Tensor,
+             mean: torch.Tensor, std: torch.Tensor, generator_state: torch.Tensor,
+             settings: dict) -> dict:
+    """One process of `train_heads` started by it: the same data, its share of the batches."""
+    features, augmented = (_tensor(x.open() if isinstance(x, _Mapped) else x).to(device)
+                           for x in (features, augmented))
+    generator = torch.Generator(device=device)
+    generator.set_state(generator_state)
+    return _train(features, augmented, neighbour_index, mean, std, generator,
+                  rank=dist.get_rank(), world=dist.get_world_size(), **settings)
 
 
 def logits(features: torch.Tensor, head: dict) -> torch.Tensor:
