@@ -17,6 +17,13 @@ probabilities averaged with its 20 nearest training images').
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
         --variant avg --seed 0
+
+End-to-end SCAN (the paper's clustering step): a saved encoder's CNN fine-tuned with the
+SCAN loss on augmented anchors and neighbours (mined on its features), starting from the
+package's frozen-feature head; test accuracy after every epoch (only printed: no epoch
+is chosen by it).
+
+    python benchmarks/bench_ideas.py e2e --encoders a.safetensors --epochs 6
 """
 
 from __future__ import annotations
@@ -131,6 +138,49 @@ def scan_variant(args: argparse.Namespace) -> None:
           f"{precision:.4f}, SCAN test {clustering_accuracy(data.test_labels, predicted):.4f}")
 
 
+def end_to_end(args: argparse.Namespace) -> None:
+    from fashion_cluster import SCANClusterer
+    from fashion_cluster.contrastive import augment
+
+    encoder, data = load(args.encoders), load_dataset("fashion-mnist")
+    torch.manual_seed(args.seed)
+    frozen = SCANClusterer(encoder, 10, random_state=args.seed).fit(data.x_train)
+    accuracy = clustering_accuracy(data.test_labels, frozen.predict(data.x_test))
+    print(f"frozen features: test {accuracy:.4f}")
+    neighbours = scan.nearest_neighbours(torch.from_numpy(encoder.transform(data.x_train)), 20)
+    net, head = encoder.model_, nn.Linear(encoder.feature_dim, 10)
+    fitted = {k: torch.from_numpy(v) for k, v in frozen.head_.items()}
+    with torch.no_grad():
+        head.weight.copy_(fitted["weight"])
+        head.bias.copy_(fitted["bias"])
+    x = torch.from_numpy(encoder._prepare(data.x_train.reshape(len(data.x_train), -1)))
+    generator = torch.Generator().manual_seed(args.seed)
+    optimizer = torch.optim.Adam([*net.parameters(), *head.parameters()], lr=args.lr,
+                                 weight_decay=1e-4)
+
+    def probabilities(rows: torch.Tensor) -> torch.Tensor:
+        views = augment(net.images(x[rows]), generator, 0.4)
+        return F.softmax(head((net.forward_images(views) - fitted["mean"]) / fitted["std"]), 1)
+    for epoch in range(args.epochs):
+        net.train()
+        order = torch.randperm(len(x), generator=generator)
+        for step in range(len(x) // args.batch):
+            anchor = order[step * args.batch : (step + 1) * args.batch]
+            partner = neighbours[anchor, torch.randint(20, (len(anchor),), generator=generator)]
+            p_anchor, p_partner = probabilities(anchor), probabilities(partner)
+            p_mean = p_anchor.mean(0)
+            loss = (-torch.log((p_anchor * p_partner).sum(1).clamp_min(1e-7)).mean()
+                    + 5.0 * (p_mean * torch.log(p_mean.clamp_min(1e-8))).sum())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        net.eval()
+        test = torch.from_numpy(encoder.transform(data.x_test))
+        predicted = head((test - fitted["mean"]) / fitted["std"]).argmax(1).numpy()
+        print(f"epoch {epoch + 1}: test {clustering_accuracy(data.test_labels, predicted):.4f}",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,8 +193,14 @@ def main() -> None:
     variant.add_argument("--encoders", required=True)
     variant.add_argument("--variant", choices=["base", "avg", "self", "knn"], default="base")
     variant.add_argument("--seed", type=int, default=0)
+    e2e = sub.add_parser("e2e")
+    e2e.add_argument("--encoders", required=True)
+    e2e.add_argument("--epochs", type=int, default=6)
+    e2e.add_argument("--lr", type=float, default=1e-4)
+    e2e.add_argument("--batch", type=int, default=256)
+    e2e.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    (whole_run if args.command == "run" else scan_variant)(args)
+    {"run": whole_run, "scan": scan_variant, "e2e": end_to_end}[args.command](args)
 
 
 if __name__ == "__main__":

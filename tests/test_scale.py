@@ -144,17 +144,18 @@ def _heads(features, augmented, processes: int) -> dict:
 
 
 def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
-    from numpy.lib.format import open_memmap
-
     from fashion_cluster.scan import assign
 
     features = _blobs(0, n=2048)
     augmented = (features + 0.1 * _blobs(1, n=2048)).half()[None].repeat(2, 1, 1)
+    np.save(tmp_path / "features.npy", np.concatenate([np.zeros((8, 32), np.float32),
+                                                        features.numpy()]))
+    np.save(tmp_path / "views.npy", augmented.numpy())
+    mapped = np.load(tmp_path / "features.npy", mmap_mode="c")
     one = _heads(features, augmented, 1)
     two = _heads(features.numpy(), augmented.numpy(), 2)  # in shared memory
-    mapped = open_memmap(tmp_path / "views.npy", "w+", np.float16, tuple(augmented.shape))
-    mapped[:] = augmented.numpy()
-    from_files = _heads(features.numpy(), np.load(tmp_path / "views.npy", mmap_mode="c"), 2)
+    # Mapped: views sent by their file, features as a slice of one (copied)
+    from_files = _heads(mapped[8:], np.load(tmp_path / "views.npy", mmap_mode="c"), 2)
     assert one["batch_size"] == two["batch_size"] == 256
     for other in (two, from_files):
         # The same batches, split in two: equal up to float rounding (measured 3e-7 on
@@ -163,6 +164,8 @@ def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
         np.testing.assert_allclose(other["losses"], one["losses"], rtol=1e-6)
         assert other["selected"] == one["selected"]
         np.testing.assert_array_equal(assign(features, other), assign(features, one))
+    with pytest.raises(ValueError, match="at least one image a batch on each"):
+        _heads(features[:8], augmented[:, :8], 3)
 
 
 def test_scan_fits_a_zarr_store_as_it_fits_images_in_memory(fmnist, tmp_path, monkeypatch):
@@ -187,8 +190,13 @@ def test_scan_fits_a_zarr_store_as_it_fits_images_in_memory(fmnist, tmp_path, mo
     # The same features and views (read in the same blocks), mapped from files instead.
     np.testing.assert_array_equal(streamed.labels_, in_memory.labels_)
     np.testing.assert_allclose(streamed.head_["weight"], in_memory.head_["weight"], atol=1e-6)
+    two = fc.SCANClusterer(encoder, **settings, processes=2).fit(store)  # files mapped twice
+    np.testing.assert_array_equal(two.labels_, in_memory.labels_)
     assert list(scratch.iterdir()) == []  # the feature files are gone
     np.testing.assert_array_equal(streamed.predict(store), streamed.labels_)
+    np.testing.assert_allclose(streamed.predict_proba(store), in_memory.predict_proba(images))
+    with pytest.raises(ValueError, match="features cannot be given with a store"):
+        streamed.predict(store, features=np.zeros((2000, 64)))
 
     model = fc.ContrastiveSCAN(feature_dim=64, epochs=2, min_steps=0, scan_epochs=2,
                                scan_min_steps=100, random_state=0, device="cpu").fit(store)
@@ -197,6 +205,9 @@ def test_scan_fits_a_zarr_store_as_it_fits_images_in_memory(fmnist, tmp_path, mo
     np.testing.assert_array_equal(model.predict(images), model.labels_)
     with pytest.raises(ValueError, match="pass an int n_clusters with a store"):
         fc.ContrastiveSCAN(n_clusters="auto").fit(store)
+    five = zarr.open_array(str(write_zarr(images[:5], tmp_path / "5.zarr")), mode="r")
+    with pytest.raises(ValueError, match="holds 5 images, at least 10 are needed"):
+        fc.ContrastiveSCAN(n_clusters=10).fit(five)  # before any training
 
 
 def _heads_asking_for_three(device, report):
@@ -209,3 +220,44 @@ def test_a_process_count_other_than_the_groups_is_refused():
 
     with pytest.raises(ProcessGroupError, match="group of 2: pass processes=2"):
         start(_heads_asking_for_three, 2, (), torch.device("cpu"))
+
+
+NPROC = """
+name = "nproc"
+methods = ["scan"]
+[data]
+n_train = 1000
+n_test = 200
+[elbow]
+enabled = false
+[clustering]
+k = 10
+sweep_seeds = [0]
+[simclr]
+epochs = 2
+batch_size = 256
+min_steps = 0
+feature_dim = 64
+[scan]
+epochs = 2
+views = 1
+min_steps = 0
+[report]
+map_points = 100
+map_method = "tsne"
+"""
+
+
+def test_run_trains_the_cnn_and_the_heads_on_nproc_processes(tmp_path, real_dir):
+    import json
+
+    from fashion_cluster import cli
+
+    preset = tmp_path / "nproc.toml"
+    preset.write_text(NPROC)
+    out = tmp_path / "out"
+    assert cli.main(["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
+                     "--data-dir", str(real_dir), "--nproc", "2", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["simclr"]["processes"] == 2
+    assert metrics["methods"]["scan"]["info"]["processes"] == 2

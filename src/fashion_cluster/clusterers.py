@@ -33,7 +33,7 @@ from .devices import resolve_device
 from .gmm import fit_full_gmm
 from .kmeans import assign, kmeans
 from .persistence import Saveable
-from .representations import flatten_images, is_store
+from .representations import check_store, flatten_images, is_store, store_blocks
 from .validation import check_choice, check_device, check_int, check_real, seed_of
 
 __all__ = ["GMMClusterer", "KMeansClusterer", "SCANClusterer", "UMAPGMMClusterer"]
@@ -443,6 +443,7 @@ class SCANClusterer(_Clusterer):
         """
         self._validate()
         if is_store(X):
+            _refuse_features_with_store(features)
             return self._fit_store(X)
         x = self._check_input(flatten(X), reset=True)
         seed = seed_of(self.random_state)
@@ -459,10 +460,7 @@ class SCANClusterer(_Clusterer):
         folder (``tempfile``'s: ``TMPDIR``), which the heads read through memory maps,
         so that memory does not grow with the number of images (the neighbour index,
         N x ``neighbours`` integers, does)."""
-        if store.ndim not in (2, 3, 4) or store.shape[0] < max(2, self.n_clusters):
-            raise ValueError(f"expected a store of at least max(2, n_clusters="
-                             f"{self.n_clusters}) images (N, H, W[, C]) or rows (N, pixels), "
-                             f"got shape {store.shape}")
+        check_store(store, max(2, self.n_clusters))
         seed = seed_of(self.random_state)
         self.encoder_ = self._fitted_encoder(store, seed)
         self.n_features_in_ = self.encoder_.n_features_in_
@@ -543,21 +541,34 @@ class SCANClusterer(_Clusterer):
         array is read a few chunks at a time."""
         check_is_fitted(self)
         if is_store(X):
-            rows = int(X.chunks[0]) * max(1, 4096 // int(X.chunks[0]))
-            return np.concatenate([self.predict(np.asarray(X[start : start + rows]))
-                                   for start in range(0, max(X.shape[0], 1), rows)])
+            return self._by_blocks(X, features, self.predict)
         x = self._check_input(flatten(X), reset=False)
         return self._assign(self._features(x, features))
 
     def predict_proba(self, X, *, features=None):
-        """The selected head's probability of each cluster, shape (n_samples, n_clusters)."""
+        """The selected head's probability of each cluster, shape (n_samples, n_clusters);
+        a zarr array is read a few chunks at a time."""
         check_is_fitted(self)
+        if is_store(X):
+            return self._by_blocks(X, features, self.predict_proba)
         feats = self._features(self._check_input(flatten(X), reset=False), features)
         scores = scan.logits(feats, self._head(feats.device))
         return torch.softmax(scores.double(), dim=1).cpu().numpy()
 
     def fit_predict(self, X, y=None, *, features=None):
         return self.fit(X, features=features).labels_
+
+    @staticmethod
+    def _by_blocks(store, features, method) -> np.ndarray:
+        """``method`` of a zarr array's blocks, concatenated."""
+        _refuse_features_with_store(features)
+        return np.concatenate([method(block) for _, block in store_blocks(store)])
+
+
+def _refuse_features_with_store(features) -> None:
+    if features is not None:
+        raise ValueError("features cannot be given with a store: they are computed from it "
+                         "a few chunks at a time")
 
 
 def flatten(X):

@@ -43,6 +43,7 @@ from .representations import (
     ContrastiveEncoder,
     ConvAutoencoder,
     DenseAutoencoder,
+    check_store,
     flatten_images,
     is_store,
 )
@@ -118,10 +119,7 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
         flat = validate_data(self, flat, dtype=np.float32, ensure_min_samples=2)
         if len(flat) < n_clusters:
             raise ValueError(f"n_samples={len(flat)} should be >= n_clusters={n_clusters}.")
-        seed = seed_of(self.random_state)
-        representation = self._representation(seed)
-        representation._validate()  # every parameter is checked before any training
-        self._clusterer(seed, n_clusters)._validate()
+        seed, representation = self._checked_parts(n_clusters)
         # An image stack goes to the representation as such, so that it sees the shape.
         images = flat if image_shape is None else flat.reshape(
             len(flat), image_shape[1], image_shape[2], image_shape[0])
@@ -134,6 +132,15 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
                             features)
         self.labels_ = self.clusterer_.labels_
         return self
+
+    def _checked_parts(self, n_clusters: int):
+        """The seed and the (unfitted) representation of a fit, after the parameters of
+        both parts are checked (before any training; this estimator's own first)."""
+        seed = seed_of(self.random_state)
+        representation = self._representation(seed)
+        representation._validate()
+        self._clusterer(seed, n_clusters)._validate()
+        return seed, representation
 
     def _validate(self) -> None:
         """Check every parameter this estimator has, naming it in the messages."""
@@ -578,13 +585,10 @@ class ContrastiveSCAN(_Composite):
                              "memory: pass an int n_clusters with a store")
         n_clusters = check_int(self, "n_clusters")
         self._validate()
-        seed = seed_of(self.random_state)
-        representation, clusterer = self._representation(seed), self._clusterer(seed, n_clusters)
-        representation._validate()
-        clusterer._validate()
-        self.encoder_ = representation.fit(X)
-        self.clusterer_ = clusterer.set_params(encoder=self.encoder_).fit(X)
+        check_store(X, max(2, n_clusters))
+        seed, representation = self._checked_parts(n_clusters)
         self.n_clusters_ = n_clusters
+        self._fit_clusterer(representation.fit(X), self._clusterer(seed, n_clusters), X, None)
         self.n_features_in_ = self.encoder_.n_features_in_
         self.labels_ = self.clusterer_.labels_
         return self

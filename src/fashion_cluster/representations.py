@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,25 @@ def flatten_images(X) -> tuple[Any, tuple[int, int, int] | None]:
 def is_store(X) -> bool:
     """Whether ``X`` is a chunked on-disk array (zarr), read a chunk at a time."""
     return type(X).__module__.split(".")[0] == "zarr" and hasattr(X, "chunks")
+
+
+def check_store(store, min_images: int = 2) -> None:
+    """Refuse a store that is not images (N, H, W[, C]) or rows (N, pixels), or that holds
+    fewer than ``min_images``."""
+    if store.ndim not in (2, 3, 4):
+        raise ValueError(f"expected a store of images (N, H, W[, C]) or rows (N, pixels), "
+                         f"got shape {store.shape}")
+    if store.shape[0] < min_images:
+        raise ValueError(f"the store holds {store.shape[0]} images, at least {min_images} "
+                         "are needed")
+
+
+def store_blocks(store, rows: int = 4096) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, block)`` of a zarr array, whole chunks and at least ``rows`` rows a
+    block (one empty block for an empty array)."""
+    step = int(store.chunks[0]) * max(1, rows // int(store.chunks[0]))
+    for start in range(0, max(store.shape[0], 1), step):
+        yield start, np.asarray(store[start : start + step])
 
 
 def _square_layout(n_features: int, multiple: int) -> tuple[int, int, int]:
@@ -215,11 +234,10 @@ class _Network(Saveable, TransformerMixin, BaseEstimator):
         return out
 
     def _transform_store(self, store, out: np.ndarray | None) -> np.ndarray:
-        """Features of a zarr array, whole chunks and at least 4,096 rows at a time,
-        into one array (no second copy of the features)."""
-        rows = int(store.chunks[0]) * max(1, 4096 // int(store.chunks[0]))
-        for start in range(0, max(store.shape[0], 1), rows):
-            part = self.transform(np.asarray(store[start : start + rows]))
+        """Features of a zarr array, a few chunks at a time, into ``out`` or one new
+        array (no second copy of the features)."""
+        for start, block in store_blocks(store):
+            part = self.transform(block)
             if out is None:
                 out = np.empty((store.shape[0], part.shape[1]), dtype=part.dtype)
             out[start : start + len(part)] = part
@@ -484,9 +502,7 @@ class ContrastiveEncoder(_Network):
     def _fit_store(self, store, checkpoint, progress: Progress | None):
         """Train on a zarr array of images, (N, H, W[, C]) or rows (N, pixels), read a
         few chunks at a time (`fashion_cluster.contrastive.StoreRows`)."""
-        if store.ndim not in (2, 3, 4) or store.shape[0] < 2:
-            raise ValueError(f"expected a store of images (N, H, W[, C]) or rows "
-                             f"(N, pixels), N >= 2, got shape {store.shape}")
+        check_store(store)
         value_range = check_range(self, "value_range") or (
             (0.0, 255.0) if store.dtype == np.uint8 else None)
         if value_range is None:

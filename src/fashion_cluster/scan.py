@@ -22,6 +22,7 @@ at a time, and the heads may train on several processes (`train_heads`).
 
 from __future__ import annotations
 
+import mmap
 from typing import NamedTuple
 
 import numpy as np
@@ -97,12 +98,15 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     Parameters
     ----------
     features : tensor or ndarray of shape (N, d)
-        Features of the clean images: in memory, or an array mapped from a file
+        Features of the clean images: in memory, or a whole array mapped from a file
         (``np.load(path, mmap_mode="c")``), whose rows are read as the batches need them.
     augmented : tensor or ndarray of shape (views, N, d)
         Features of augmented copies of the images (views may be 0), likewise.
     generator : torch.Generator
-        Draws the batch order, the neighbours and the views.
+        Draws the batch order, the neighbour and the view of each image in a batch (the
+        neighbours themselves are mined with ``seed``). With processes started here it
+        is copied to them and not advanced; in a group every process must pass it in the
+        same state (the first process's is used).
     processes : int
         Train on this many processes (`fashion_cluster.ddp`), started here, or, when
         this process is one of a torch.distributed group of that size, in that group.
@@ -120,40 +124,43 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     """
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes must be a positive integer, got {processes!r}")
-    group = ddp.world()[1]
+    rank, group = ddp.world()
     if processes > 1 and group not in (1, processes):
         raise ValueError(f"processes={processes}, but this process is one of a "
                          f"torch.distributed group of {group}: pass processes={group}")
     n = len(features)
     epochs, batch = schedule(n, epochs, batch_size, min_steps)
-    batch = max(batch // processes, 1) * processes
+    if batch < processes:
+        raise ValueError(f"SCAN on {processes} processes needs at least one image a batch "
+                         f"on each: {n} images give batches of {batch}")
+    batch = batch // processes * processes
     settings = dict(k=k, heads=heads, epochs=epochs, batch=batch,
                     entropy_weight=entropy_weight, seed=seed)
     in_group = processes > 1 and group == processes
-    neighbour_index, mean, std = _first_process_mines(
-        _tensor(features), _tensor(augmented), min(neighbours, n - 1), seed, in_group)
+    device = generator.device
+    neighbour_index, mean, std = _neighbours_and_standardisation(
+        _tensor(features), _tensor(augmented), min(neighbours, n - 1), seed, device,
+        generator if in_group else None)
     if processes > 1 and not in_group:
         out = ddp.start(_process, processes,
                         (_shareable(features), _shareable(augmented),
                          neighbour_index.cpu().share_memory_(), mean.cpu(), std.cpu(),
-                         generator.get_state(), settings),
-                        generator.device)
+                         generator.get_state(), settings), device)
     else:
         out = _train(_tensor(features), _tensor(augmented), neighbour_index, mean, std,
-                     generator, rank=ddp.world()[0] if in_group else 0,
+                     generator, rank=rank if in_group else 0,
                      world=processes if in_group else 1, **settings)
-    device = generator.device
-    out.update(weight=out["weight"].to(device), bias=out["bias"].to(device),
-               mean=mean.to(device), std=std.to(device),
-               neighbours=int(neighbour_index.shape[1]), epochs=epochs, batch_size=batch)
+    out.update(weight=out["weight"].to(device), bias=out["bias"].to(device), mean=mean,
+               std=std, neighbours=int(neighbour_index.shape[1]), epochs=epochs,
+               batch_size=batch)
     return out
 
 
 def standardisation(features: torch.Tensor, augmented: torch.Tensor,
                     block: int = 65_536) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation (d,) over the rows of ``features`` (N, d) and of every
-    view in ``augmented`` (views, N, d), summed in float64 a block of rows at a time (the
-    rows may be mapped from a file)."""
+    """Mean and standard deviation + 1e-6 (d,) over the rows of ``features`` (N, d) and
+    of every view in ``augmented`` (views, N, d), summed in float64 a block of rows at a
+    time (the rows may be mapped from a file)."""
     dim = features.shape[1]
     total = torch.zeros(dim, dtype=torch.float64, device=features.device)
     squares = torch.zeros_like(total)
@@ -168,21 +175,27 @@ def standardisation(features: torch.Tensor, augmented: torch.Tensor,
     return mean.float(), variance.sqrt().float() + 1e-6
 
 
-def _first_process_mines(features: torch.Tensor, augmented: torch.Tensor, neighbours: int,
-                         seed: int, in_group: bool
-                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The neighbour index and the standardisation, found by the first process of a group
-    and sent to the others (so that all train on the same), or here when alone."""
+def _neighbours_and_standardisation(features: torch.Tensor, augmented: torch.Tensor,
+                                    neighbours: int, seed: int, device: torch.device,
+                                    group_generator: torch.Generator | None
+                                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The neighbour index (N, neighbours) and the standardisation, on ``device``. In a
+    group (``group_generator`` given) the first process finds them and sends them, with
+    its generator's state, to the others, so that all train on the same batches."""
     n, dim = features.shape
-    if not in_group or dist.get_rank() == 0:
-        neighbour_index = nearest_neighbours(features, neighbours, seed=seed)
-        mean, std = standardisation(features, augmented)
+    first = group_generator is None or dist.get_rank() == 0
+    if first:
+        neighbour_index = nearest_neighbours(features, neighbours, seed=seed).to(device)
+        mean, std = (t.to(device) for t in standardisation(features, augmented))
     else:
-        neighbour_index = torch.empty(n, neighbours, dtype=torch.int64, device=features.device)
-        mean, std = (torch.empty(dim, device=features.device) for _ in range(2))
-    if in_group:
+        neighbour_index = torch.empty(n, neighbours, dtype=torch.int64, device=device)
+        mean, std = (torch.empty(dim, device=device) for _ in range(2))
+    if group_generator is not None:
         for tensor in (neighbour_index, mean, std):
             dist.broadcast(tensor, src=0)
+        state = [group_generator.get_state()]
+        dist.broadcast_object_list(state, src=0)
+        group_generator.set_state(state[0])
     return neighbour_index, mean, std
 
 
@@ -194,7 +207,6 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
     > 1); returns the selected head, every head's final loss and the selection."""
     device = generator.device
     n, dim = features.shape
-    views = len(augmented)
     neighbour_index, mean, std = (t.to(device) for t in (neighbour_index, mean, std))
     # All heads as one linear layer (heads * k outputs): one matrix product a step instead
     # of one per head; each head's loss and parameters stay independent.
@@ -204,20 +216,14 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
     model = nn.parallel.DistributedDataParallel(layer) if world > 1 else layer
     optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3, weight_decay=1e-4)
 
-    def probabilities(index: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
-        """Cluster probabilities (rows, heads, k) of view ``which`` of each image
-        (an augmented copy, or the clean image when ``which == views``)."""
-        x = features[index.to(features.device)].to(device, torch.float32, copy=True)
-        augmented_rows = which < views
-        if augmented_rows.any():
-            rows = (which[augmented_rows], index[augmented_rows])
-            x[augmented_rows] = augmented[tuple(r.to(augmented.device) for r in rows)].to(
-                device, torch.float32)
+    def probabilities(index: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+        """Cluster probabilities (rows, heads, k) of one view of each image."""
+        x = _views(features, augmented, index, view, device)
         return F.softmax(model((x - mean) / std).view(len(x), heads, k), dim=2)
 
     steps = max(1, n // batch)
     share = slice(rank, None, world)
-    losses = torch.zeros(heads, dtype=torch.float64)
+    losses = torch.zeros(heads, dtype=torch.float64, device=device)
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator, device=device)
         losses.zero_()
@@ -226,31 +232,54 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
             anchor = order[step * batch : (step + 1) * batch]
             pick = torch.randint(neighbour_index.shape[1], (len(anchor),), generator=generator,
                                  device=device)
-            which = [torch.randint(views + 1, (len(anchor),), generator=generator,
-                                   device=device) for _ in range(2)]
+            anchor_view, partner_view = (
+                torch.randint(len(augmented) + 1, (len(anchor),), generator=generator,
+                              device=device) for _ in range(2))
             partner = neighbour_index[anchor, pick]
-            p_anchor = probabilities(anchor[share], which[0][share])  # (batch, heads, k)
-            p_partner = probabilities(partner[share], which[1][share])
-            consistency = -torch.log((p_anchor * p_partner).sum(2).clamp_min(1e-7)).mean(0)
-            p_mean = (ddp.gather(p_anchor) if world > 1 else p_anchor).mean(0)  # (heads, k)
-            entropy = -(p_mean * torch.log(p_mean.clamp_min(1e-8))).sum(1)
-            loss = consistency - entropy_weight * entropy  # (heads,)
+            p_anchor = probabilities(anchor[share], anchor_view[share])  # (share, heads, k)
+            p_partner = probabilities(partner[share], partner_view[share])
+            loss = _scan_loss(p_anchor, p_partner, entropy_weight, world)  # (heads,)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimizer.step()
-            losses += loss.detach().cpu().double()
+            losses += loss.detach().double()
     if world > 1:  # each process's loss has its share's consistency term: average them
         dist.all_reduce(losses)
         losses /= world
-    losses = (losses / steps).numpy()
+    losses = (losses / steps).cpu().numpy()
     best = int(np.argmin(losses))
     rows = slice(best * k, (best + 1) * k)
     return {"weight": layer.weight.detach()[rows].cpu(), "bias": layer.bias.detach()[rows].cpu(),
             "losses": losses.tolist(), "selected": best}
 
 
+def _views(features: torch.Tensor, augmented: torch.Tensor, index: torch.Tensor,
+           view: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """View ``view`` of each image ``index`` (an augmented copy, or the clean image when
+    ``view == len(augmented)``), float32 on ``device``: each row read once, from memory
+    or from the mapped file."""
+    x = torch.empty(len(index), features.shape[1], device=device)
+    clean = view == len(augmented)
+    x[clean] = features[index[clean].to(features.device)].to(device, torch.float32)
+    if not clean.all():
+        rows = (view[~clean].to(augmented.device), index[~clean].to(augmented.device))
+        x[~clean] = augmented[rows].to(device, torch.float32)
+    return x
+
+
+def _scan_loss(p_anchor: torch.Tensor, p_partner: torch.Tensor, entropy_weight: float,
+               world: int) -> torch.Tensor:
+    """SCAN's loss (heads,) of anchors' and partners' probabilities (rows, heads, k): the
+    consistency of this process's rows, minus the entropy of the mean over the whole
+    batch (every process's rows gathered)."""
+    consistency = -torch.log((p_anchor * p_partner).sum(2).clamp_min(1e-7)).mean(0)
+    p_mean = (ddp.gather(p_anchor) if world > 1 else p_anchor).mean(0)  # (heads, k)
+    entropy = -(p_mean * torch.log(p_mean.clamp_min(1e-8))).sum(1)
+    return consistency - entropy_weight * entropy
+
+
 class _Mapped(NamedTuple):
-    """An array mapped from a file, sent to another process by its place in the file."""
+    """A whole array mapped from a file, sent to another process by its place in the file."""
 
     filename: str
     offset: int
@@ -263,10 +292,14 @@ class _Mapped(NamedTuple):
 
 
 def _shareable(x: torch.Tensor | np.ndarray) -> torch.Tensor | _Mapped:
-    """``x`` as new processes can take it without a copy: a mapped array by its file, other
+    """``x`` as new processes can take it without a copy: a whole C-ordered array mapped
+    from a file by its file (a slice of one does not start at its ``offset``), other
     arrays in shared memory."""
-    if isinstance(x, np.memmap) and x.filename is not None:
+    if (isinstance(x, np.memmap) and isinstance(x.base, mmap.mmap) and x.filename
+            and x.flags.c_contiguous):
         return _Mapped(str(x.filename), int(x.offset), tuple(x.shape), x.dtype.str)
+    if isinstance(x, np.ndarray):
+        x = np.ascontiguousarray(x)
     return _tensor(x).cpu().share_memory_()
 
 
@@ -278,8 +311,9 @@ def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
 def _process(device: torch.device, report, features, augmented, neighbour_index: torch.Tensor,
              mean: torch.Tensor, std: torch.Tensor, generator_state: torch.Tensor,
              settings: dict) -> dict:
-    """One process of `train_heads` started by it: the same data, its share of the batches."""
-    features, augmented = (_tensor(x.open() if isinstance(x, _Mapped) else x).to(device)
+    """One process of `train_heads` started by it: the same data (features in memory
+    copied to its device, mapped ones read a batch at a time), its share of the batches."""
+    features, augmented = (_tensor(x.open()) if isinstance(x, _Mapped) else x.to(device)
                            for x in (features, augmented))
     generator = torch.Generator(device=device)
     generator.set_state(generator_state)
