@@ -432,7 +432,7 @@ class SCANClusterer(_Clusterer):
     def _features(self, X, features) -> torch.Tensor:
         if features is None:
             features = self.encoder_.transform(X)
-        device = next(self.encoder_.model_.parameters()).device
+        device = self._device()
         return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
 
     def fit(self, X, y=None, *, features=None):
@@ -477,9 +477,13 @@ class SCANClusterer(_Clusterer):
             del feats, augmented  # the maps, before their files go
         return self
 
+    def _device(self) -> torch.device:
+        """Where the encoder's network is, and the heads and their data with it."""
+        return next(self.encoder_.model_.parameters()).device
+
     def _generator(self, seed: int) -> torch.Generator:
         """The generator of the views and of the heads' batches, on the encoder's device."""
-        generator = torch.Generator(device=next(self.encoder_.model_.parameters()).device)
+        generator = torch.Generator(device=self._device())
         generator.manual_seed(seed)
         return generator
 
@@ -530,7 +534,7 @@ class SCANClusterer(_Clusterer):
     def _assign(self, feats, block: int = 65_536) -> np.ndarray:
         """Cluster of each row of ``feats`` (tensor or array, in memory or mapped),
         ``block`` rows at a time."""
-        head = self._head(next(self.encoder_.model_.parameters()).device)
+        head = self._head(self._device())
         return np.concatenate([
             scan.assign(_rows_on(feats[start : start + block], head["mean"].device),
                         head).cpu().numpy()

@@ -233,7 +233,7 @@ def _batches(x: torch.Tensor | StoreRows, generator: torch.Generator, batch_size
         return
     order = torch.randperm(len(x), generator=generator, device=x.device)
     for step in range(steps):
-        yield x[order[step * batch_size : (step + 1) * batch_size]][rank::world]
+        yield x[order[step * batch_size : (step + 1) * batch_size][rank::world]]
 
 
 class _Pair(nn.ModuleDict):
@@ -276,16 +276,12 @@ def train_simclr(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     batch_size, steps = _batch_and_steps(len(x), batch_size, processes)
-    group = ddp.world()[1]
-    if processes > 1 and group not in (1, processes):
-        raise ValueError(f"processes={processes}, but this process is one of a "
-                         f"torch.distributed group of {group}: pass processes={group}")
+    rank, world, start_here = ddp.placement(processes)
     settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     temperature=temperature, crop_min=crop_min, seed=seed,
                     checkpoint=checkpoint)
-    if processes > 1 and group == 1:
+    if start_here:
         return _train_on_processes(encoder, x, processes, progress, settings)
-    rank, world = ddp.world() if processes > 1 else (0, 1)
     device = next(encoder.parameters()).device
     if not isinstance(x, StoreRows):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)

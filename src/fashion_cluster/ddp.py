@@ -29,7 +29,7 @@ import torch.multiprocessing as mp
 
 from .errors import FashionClusterError
 
-__all__ = ["ProcessGroupError", "gather", "start", "world"]
+__all__ = ["ProcessGroupError", "gather", "placement", "start", "world"]
 
 
 class ProcessGroupError(FashionClusterError, RuntimeError):
@@ -41,6 +41,30 @@ def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def placement(processes: int) -> tuple[int, int, bool]:
+    """Where a training function asked for ``processes`` runs: ``(rank, world, start)``,
+    this process's rank and the group's size it trains in (``(0, 1)`` alone), and
+    whether the processes are still to be started (`start`). Inside a group the count
+    must be 1 (train alone) or the group's size.
+
+    Raises
+    ------
+    ValueError
+        ``processes`` is not a positive integer, or another count than the group's.
+    """
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a positive integer, got {processes!r}")
+    rank, group = world()
+    if processes == 1:
+        return 0, 1, False
+    if group == 1:
+        return 0, processes, True
+    if group != processes:
+        raise ValueError(f"processes={processes}, but this process is one of a "
+                         f"torch.distributed group of {group}: pass processes={group}")
+    return rank, group, False
 
 
 def gather(x: torch.Tensor) -> torch.Tensor:

@@ -537,18 +537,22 @@ class ContrastiveEncoder(_Network):
         """Features of ``views`` augmented copies of every image, float16, shape
         (views, n_samples, feature_dim), for SCAN: a tensor on the network's device, or
         ``out`` (for instance an array mapped from a file) filled. ``X`` as in
-        ``transform``; it is read ``block`` rows at a time, once a view."""
+        ``transform``: images in memory are prepared once, a store is read ``block`` rows
+        at a time, once a view."""
         check_is_fitted(self)
         n = X.shape[0]
         if out is None:
             out = torch.empty(views, n, self.feature_dim, dtype=torch.float16,
                               device=generator.device)
+        if not is_store(X):
+            X = torch.from_numpy(self._prepare_rows(X)).to(generator.device)
         net = self.model_
         with torch.no_grad():
             for view in range(views):
                 for start in range(0, n, block):
-                    rows = self._prepare_rows(X[start : start + block])
-                    x = torch.from_numpy(rows).to(generator.device)
+                    x = X[start : start + block]
+                    if not torch.is_tensor(x):
+                        x = torch.from_numpy(self._prepare_rows(x)).to(generator.device)
                     features = net.forward_images(augment(net.images(x), generator,
                                                           self.crop_min)).half()
                     out[view, start : start + len(x)] = (

@@ -55,6 +55,9 @@ def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512, *,
     """
     if search not in ("auto", "exact", "approximate"):
         raise ValueError(f"search must be 'auto', 'exact' or 'approximate', got {search!r}")
+    if not 1 <= k < len(features):
+        raise ValueError(f"{k} neighbours asked of {len(features)} rows: each row has at "
+                         f"most {len(features) - 1} others")
     if search == "approximate" or (search == "auto" and len(features) > EXACT_SEARCH_LIMIT):
         return _approximate_neighbours(features, k, seed)
     unit = F.normalize(features, dim=1)
@@ -70,8 +73,6 @@ def nearest_neighbours(features: torch.Tensor, k: int, block: int = 512, *,
 def _approximate_neighbours(features: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     from pynndescent import NNDescent
 
-    if k + 1 > len(features):
-        raise ValueError(f"{k} neighbours asked of {len(features)} rows")
     points = features.detach().float().cpu().numpy()
     graph = NNDescent(points, metric="cosine", n_neighbors=k + 1, random_state=seed,
                       n_jobs=1).neighbor_graph[0]
@@ -122,12 +123,7 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         ``selected``, ``neighbours`` (the count actually mined), ``epochs`` and
         ``batch_size`` (those used).
     """
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(f"processes must be a positive integer, got {processes!r}")
-    rank, group = ddp.world()
-    if processes > 1 and group not in (1, processes):
-        raise ValueError(f"processes={processes}, but this process is one of a "
-                         f"torch.distributed group of {group}: pass processes={group}")
+    rank, world, start_here = ddp.placement(processes)
     n = len(features)
     epochs, batch = schedule(n, epochs, batch_size, min_steps)
     if batch < processes:
@@ -136,20 +132,19 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     batch = batch // processes * processes
     settings = dict(k=k, heads=heads, epochs=epochs, batch=batch,
                     entropy_weight=entropy_weight, seed=seed)
-    in_group = processes > 1 and group == processes
+    in_group = world > 1 and not start_here
     device = generator.device
     neighbour_index, mean, std = _neighbours_and_standardisation(
         _tensor(features), _tensor(augmented), min(neighbours, n - 1), seed, device,
         generator if in_group else None)
-    if processes > 1 and not in_group:
+    if start_here:
         out = ddp.start(_process, processes,
                         (_shareable(features), _shareable(augmented),
                          neighbour_index.cpu().share_memory_(), mean.cpu(), std.cpu(),
                          generator.get_state(), settings), device)
     else:
         out = _train(_tensor(features), _tensor(augmented), neighbour_index, mean, std,
-                     generator, rank=rank if in_group else 0,
-                     world=processes if in_group else 1, **settings)
+                     generator, rank=rank, world=world, **settings)
     out.update(weight=out["weight"].to(device), bias=out["bias"].to(device), mean=mean,
                std=std, neighbours=int(neighbour_index.shape[1]), epochs=epochs,
                batch_size=batch)
