@@ -7,7 +7,7 @@ training split, assigning the same test split. Test accuracy after Hungarian mat
 the run's wall time and any warning it raised about its own result.
 
     python benchmarks/bench_image_sets.py [--sets colour,small] [--seeds 0,1,2]
-        [--preset best|uneven] [--out benchmarks/results/image-sets.md]
+        [--preset best] [--out benchmarks/results/image-sets.md]
 """
 
 from __future__ import annotations
@@ -46,8 +46,18 @@ def ours(path: Path, seed: int, preset: str, out: Path) -> dict:
     if done.returncode:
         raise RuntimeError(f"{path.name} seed {seed}: exit {done.returncode}\n{done.stderr}")
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"wall": wall, "methods": {name: (m["test"]["accuracy"], m.get("warnings") or [])
+    return {"wall": wall, "methods": {name: (m["test"]["accuracy"], m.get("warnings") or [],
+                                             _sizes(m["info"]))
                                       for name, m in metrics["methods"].items()}}
+
+
+def _sizes(info: dict) -> str:
+    """The SCAN step's choice of cluster sizes, when it made one."""
+    if "sizes_kept" not in info:
+        return ""
+    signals = [f"{name} " + " / ".join(f"{v:.3f}" for v in info[name].values())
+               for name in ("modularity", "agreement") if name in info]
+    return f"; sizes {info['sizes_kept']}" + (f" ({', '.join(signals)})" if signals else "")
 
 
 def main() -> None:
@@ -67,10 +77,10 @@ def main() -> None:
                 run = ours(path, seed, args.preset, Path(tmp) / f"{name}-{seed}")
                 walls.append(run["wall"])
                 base.append(kmeans_raw(path, seed))
-                for method, (acc, warnings) in run["methods"].items():
+                for method, (acc, warnings, sizes) in run["methods"].items():
                     accs.setdefault(method, []).append(acc)
                     line = (f"{name} seed {seed}: {method} {acc:.4f}, K-Means {base[-1]:.4f}, "
-                            f"run {run['wall']:.0f} s"
+                            f"run {run['wall']:.0f} s{sizes}"
                             + (f"; doubtful: {'; '.join(warnings)}" if warnings else ""))
                     print(line, flush=True)
                     lines.append(line)

@@ -134,13 +134,13 @@ def test_the_contrastive_encoder_trains_from_a_zarr_store(fmnist, tmp_path):
         fc.DenseAutoencoder(epochs=1).fit(store)
 
 
-def _heads(features, augmented, processes: int) -> dict:
+def _heads(features, augmented, processes: int, priors=None) -> dict:
     from fashion_cluster.scan import train_heads
 
     generator = torch.Generator().manual_seed(0)
     return train_heads(features, augmented, 10, heads=3, neighbours=10, epochs=2,
                        batch_size=256, entropy_weight=5.0, seed=0, generator=generator,
-                       min_steps=60, processes=processes)
+                       min_steps=60, processes=processes, priors=priors)
 
 
 def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
@@ -164,6 +164,12 @@ def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
         np.testing.assert_allclose(other["losses"], one["losses"], rtol=1e-6)
         assert other["selected"] == one["selected"]
         np.testing.assert_array_equal(assign(features, other), assign(features, one))
+    # Two groups of heads (even and unequal cluster sizes): the same choice and head.
+    priors = torch.tensor([[0.1] * 10, [0.2, 0.15, 0.12, 0.1, 0.1, 0.09, 0.08, 0.07, 0.05, 0.04]])
+    one, two = (_heads(features, augmented, p, priors) for p in (1, 2))
+    assert len(one["losses"]) == 6 and one["prior"] == two["prior"]
+    assert one["selected"] == two["selected"]
+    torch.testing.assert_close(two["weight"], one["weight"], atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="at least one image a batch on each"):
         _heads(features[:8], augmented[:, :8], 3)
 

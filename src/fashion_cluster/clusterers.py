@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import scan
 from .clustering import fit_umap, unit_rows
+from .config import CLUSTER_SIZES
 from .devices import resolve_device
 from .gmm import fit_full_gmm
 from .kmeans import assign, kmeans
@@ -371,7 +372,9 @@ class SCANClusterer(_Clusterer):
     Fitted on images: the encoder gives their features and the features of ``views``
     augmented copies; ``heads`` softmax heads learn that an image
     and its nearest neighbours belong to the same cluster; the head with the lowest
-    final SCAN loss is kept (no label is looked at).
+    final SCAN loss is kept (no label is looked at). With ``cluster_sizes="auto"`` a
+    second group of ``heads`` heads trains for estimated sizes, and the group is chosen
+    first (``info_["scan_loss"]`` and ``selected_head`` then count both groups' heads).
 
     Parameters
     ----------
@@ -391,6 +394,14 @@ class SCANClusterer(_Clusterer):
         Augmented copies of each image whose features anchors and neighbours are drawn
         from, besides the clean image.
     entropy_weight : float, default 5.0
+    cluster_sizes : {"equal", "estimated", "auto"}, default "equal"
+        What the heads are asked of the clusters' sizes. "equal": the SCAN paper's
+        entropy term, even sizes. "estimated": sizes, largest to smallest, like those
+        of K-Means' clusters of the features (at most 20,000 of them). "auto": heads
+        for both; the estimated sizes are kept only when their clustering has both the
+        higher modularity on the neighbour graph and the higher agreement among its
+        heads (`fashion_cluster.scan`); for image sets whose classes may differ much in
+        size.
     random_state : int, RandomState or None
     processes : int, default 1
         Train the heads on this many processes (torch.distributed, see
@@ -404,12 +415,15 @@ class SCANClusterer(_Clusterer):
         ``weight`` (n_clusters, d), ``bias``, ``mean`` and ``std`` of the selected head.
     labels_ : ndarray of shape (n_samples,)
     info_ : dict
-        Final SCAN loss of every head, the selected head, the settings used.
+        Final SCAN loss of every head, the selected head, the settings used; with
+        ``cluster_sizes`` other than "equal", the estimated ``size_prior`` and which
+        one was kept (``sizes_kept``; when "auto", the ``modularity`` and ``agreement``
+        of each).
     """
 
     def __init__(self, encoder=None, n_clusters=10, heads=10, epochs=30, batch_size=512,
                  min_steps=1000, neighbours=20, views=4, entropy_weight=5.0,
-                 random_state=None, processes=1):
+                 random_state=None, processes=1, cluster_sizes="equal"):
         self.encoder = encoder
         self.n_clusters = n_clusters
         self.heads = heads
@@ -421,6 +435,7 @@ class SCANClusterer(_Clusterer):
         self.entropy_weight = entropy_weight
         self.random_state = random_state
         self.processes = processes
+        self.cluster_sizes = cluster_sizes
 
     def _validate(self) -> None:
         for name in ("n_clusters", "heads", "epochs", "batch_size", "neighbours", "processes"):
@@ -428,6 +443,7 @@ class SCANClusterer(_Clusterer):
         check_int(self, "views", low=0)
         check_int(self, "min_steps", low=0)
         check_real(self, "entropy_weight", strict=False)
+        check_choice(self, "cluster_sizes", CLUSTER_SIZES)
 
     def _features(self, X, features) -> torch.Tensor:
         if features is None:
@@ -490,18 +506,42 @@ class SCANClusterer(_Clusterer):
     def _train(self, feats, augmented, seed: int, generator: torch.Generator) -> None:
         """Train the heads on features in memory or mapped; set ``head_``, ``labels_``,
         ``info_``."""
+        names, priors = self._priors(feats, seed)
         head = scan.train_heads(feats, augmented, self.n_clusters, heads=self.heads,
                                 neighbours=self.neighbours, epochs=self.epochs,
                                 batch_size=self.batch_size, entropy_weight=self.entropy_weight,
                                 seed=seed, generator=generator, min_steps=self.min_steps,
-                                processes=self.processes)
+                                processes=self.processes, priors=priors)
         self.head_ = {name: head[name].cpu().numpy() for name in ("weight", "bias", "mean", "std")}
         self.labels_ = self._assign(feats)
         self.info_ = {"scan_loss": head["losses"], "selected_head": head["selected"],
                       "views": self.views, "neighbours": head["neighbours"],
                       "heads": self.heads, "epochs": head["epochs"],
                       "batch_size": head["batch_size"], "entropy_weight": self.entropy_weight,
-                      "processes": self.processes}
+                      "processes": self.processes, "cluster_sizes": self.cluster_sizes}
+        if priors is not None:
+            self.info_.update(size_prior=priors[-1].tolist(), sizes_kept=names[head["prior"]])
+            if "modularity" in head:
+                for signal in ("modularity", "agreement"):
+                    self.info_[signal] = dict(zip(names, head[signal], strict=True))
+
+    def _priors(self, feats, seed: int) -> tuple[tuple[str, ...], torch.Tensor | None]:
+        """The names and the cluster-size priors ``cluster_sizes`` asks for
+        (`scan.train_heads`): the sorted sizes (+1) of K-Means' clusters of at most
+        20,000 rows of the features, after an even prior for "auto"; None for "equal"."""
+        if self.cluster_sizes == "equal":
+            return (), None
+        k = self.n_clusters
+        x = torch.as_tensor(feats)  # a mapped array stays mapped: only the sample is read
+        rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:20_000])
+        sample = x[torch.from_numpy(rows).to(x.device)].float().cpu().numpy()
+        labels = KMeansClusterer(k, normalize=True, device=str(self._device()),
+                                 random_state=seed).fit(sample).labels_
+        counts = np.sort(np.bincount(labels, minlength=k))[::-1] + 1.0
+        estimated = torch.tensor(counts / counts.sum(), dtype=torch.float32)
+        if self.cluster_sizes == "estimated":
+            return ("estimated",), estimated[None]
+        return ("equal", "estimated"), torch.stack([torch.full((k,), 1 / k), estimated])
 
     def _fitted_encoder(self, x: np.ndarray, seed: int):
         """``encoder`` itself when it is fitted, else a copy of it fitted on ``x``."""

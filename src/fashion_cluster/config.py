@@ -16,6 +16,9 @@ from typing import Any
 
 from .errors import FashionClusterError
 
+# What SCAN asks of the clusters' sizes (clusterers.SCANClusterer's cluster_sizes).
+CLUSTER_SIZES = ("equal", "estimated", "auto")
+
 __all__ = ["ConfigError", "StudyConfig", "available_presets", "load_preset"]
 
 STUDY_METHODS = ("kmeans_raw", "ae_kmeans", "ae_gmm", "conv_ae_kmeans")
@@ -111,6 +114,7 @@ class ScanConfig:
     batch_size: int = 512
     min_steps: int = 1000  # small sets: more epochs, smaller batches (training.schedule)
     processes: int = 1  # train the heads on this many processes (torch.distributed; --nproc)
+    cluster_sizes: str = "equal"  # "equal" (SCAN paper), "estimated" or "auto" (SCANClusterer)
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,7 @@ _CHOICES = {
     "map_method": ("umap", "tsne"),
     "step": ("autograd", "compile"),
     "k_choice": ("knee", "silhouette"),
+    "cluster_sizes": CLUSTER_SIZES,
 }
 
 

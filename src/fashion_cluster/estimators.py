@@ -38,6 +38,7 @@ from .clusterers import (
     UMAPGMMClusterer,
 )
 from .clustering import choose_k
+from .config import CLUSTER_SIZES
 from .persistence import Saveable
 from .representations import (
     ContrastiveEncoder,
@@ -167,6 +168,8 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
             check_sizes(self, "image_shape", length=3)
         if hasattr(self, "covariance_type"):
             check_choice(self, "covariance_type", COVARIANCE_TYPES)
+        if hasattr(self, "cluster_sizes"):
+            check_choice(self, "cluster_sizes", CLUSTER_SIZES)
 
     def _fit_clusterer(self, representation, clusterer, images, features) -> None:
         self.autoencoder_ = representation
@@ -517,6 +520,11 @@ class ContrastiveSCAN(_Composite):
     neighbours : int, default 20
     views : int, default 4
     entropy_weight : float, default 5.0
+    cluster_sizes : {"equal", "estimated", "auto"}, default "auto"
+        Even clusters (the SCAN paper's), clusters sized like K-Means' clusters of the
+        features, or heads for both, the estimated sizes kept only when their
+        clustering has both the higher modularity on the neighbour graph and the higher
+        agreement among its heads (see `SCANClusterer`).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
     verbose : bool, default False
@@ -536,7 +544,7 @@ class ContrastiveSCAN(_Composite):
                  batch_size=512, min_steps=300, learning_rate=1e-3, temperature=0.5,
                  crop_min=0.4, scan_epochs=30, scan_min_steps=1000, heads=10, neighbours=20,
                  views=4, entropy_weight=5.0, device="auto", random_state=None,
-                 verbose=False, processes=1):
+                 verbose=False, processes=1, cluster_sizes="auto"):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.feature_dim = feature_dim
@@ -556,6 +564,7 @@ class ContrastiveSCAN(_Composite):
         self.random_state = random_state
         self.verbose = verbose
         self.processes = processes
+        self.cluster_sizes = cluster_sizes
 
     def _representation(self, seed: int) -> ContrastiveEncoder:
         return ContrastiveEncoder(self.image_shape, self.feature_dim, self.epochs,
@@ -568,7 +577,7 @@ class ContrastiveSCAN(_Composite):
         return SCANClusterer(None, k, self.heads, self.scan_epochs, self.batch_size,
                              self.scan_min_steps, self.neighbours, self.views,
                              self.entropy_weight, random_state=seed,
-                             processes=self.processes)
+                             processes=self.processes, cluster_sizes=self.cluster_sizes)
 
     def fit(self, X, y=None):
         """Train the CNN on ``X``, then the SCAN heads on its features; returns self.

@@ -201,7 +201,7 @@ def _scan(cfg, k: int, seed: int, device: str, encoder=None):
                          batch_size=cfg.batch_size, min_steps=cfg.min_steps,
                          neighbours=cfg.neighbours, views=cfg.views,
                          entropy_weight=cfg.entropy_weight, random_state=seed,
-                         processes=cfg.processes)
+                         processes=cfg.processes, cluster_sizes=cfg.cluster_sizes)
 
 
 METHODS: dict[str, Method] = {

@@ -13,6 +13,19 @@ clustering step, on the frozen features of a contrastive encoder:
 3. Keep the head with the lowest final SCAN loss (the paper's unsupervised selection
    rule; no label is looked at).
 
+For classes of unequal size the entropy term may give way to a prior of cluster sizes
+(``priors``): ``entropy_weight * KL(sorted mean p || sorted prior)``, which asks for
+clusters whose sizes, largest to smallest, follow the prior's, whichever cluster takes
+which size (a uniform prior gives the paper's term up to a constant). Given several
+priors, a group of heads trains for each and the lowest loss picks a head in each group;
+the first group's head (even sizes) is kept unless another's clustering of the training
+images is better by two label-free signals at once: its modularity on the neighbour graph
+(`modularity`; Newman 2006: a size profile that splits large classes or merges small ones
+cuts more neighbour links than a graph of those cluster sizes would by chance), and the
+agreement among its group's heads (a profile that does not fit the data leaves each head
+to split or merge its own choice of classes). Either alone misleads: modularity also
+rewards merging classes that are easily confused.
+
 New images are assigned by the selected head from their (clean) features. All settings
 are the paper's defaults except ``views`` and ``epochs``, fixed for the CPU budget.
 
@@ -22,6 +35,7 @@ at a time, and the heads may train on several processes (`train_heads`).
 
 from __future__ import annotations
 
+import itertools
 import mmap
 from typing import NamedTuple
 
@@ -34,8 +48,8 @@ from torch import nn
 from . import ddp
 from .training import schedule
 
-__all__ = ["EXACT_SEARCH_LIMIT", "assign", "logits", "nearest_neighbours", "standardisation",
-           "train_heads"]
+__all__ = ["EXACT_SEARCH_LIMIT", "assign", "logits", "modularity", "nearest_neighbours",
+           "standardisation", "train_heads"]
 
 
 # Above this many images the neighbours come from an approximate index (pynndescent):
@@ -90,8 +104,10 @@ def _approximate_neighbours(features: torch.Tensor, k: int, seed: int) -> torch.
 def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | np.ndarray,
                 k: int, *, heads: int, neighbours: int, epochs: int, batch_size: int,
                 entropy_weight: float, seed: int, generator: torch.Generator,
-                min_steps: int = 0, processes: int = 1) -> dict:
-    """Train ``heads`` SCAN heads and keep the one with the lowest final loss.
+                min_steps: int = 0, processes: int = 1,
+                priors: torch.Tensor | None = None) -> dict:
+    """Train ``heads`` SCAN heads (for each prior) and keep the one with the lowest final
+    loss (of a group chosen by modularity and agreement, with several priors).
 
     Small sets train with smaller batches and more epochs, for at least ``min_steps``
     steps (`fashion_cluster.training.schedule`).
@@ -114,6 +130,13 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         Every process draws the same batches and takes its share of each (the batch is
         rounded down to a multiple of ``processes``); the entropy term sees the whole
         batch (gathered), so the heads are those of one process up to rounding.
+    priors : tensor of shape (P, k) or None
+        Cluster-size priors, each sorted from largest to smallest and summing to 1: the
+        entropy term becomes ``KL(sorted mean p || prior)`` and ``heads`` heads train
+        for each prior; the lowest loss picks one in each group and, when P > 1, the
+        first group's is kept unless another's clustering of ``features`` has both a
+        higher `modularity` and a higher agreement among its group's heads. None: the
+        paper's entropy term.
 
     Returns
     -------
@@ -121,7 +144,9 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         ``weight`` (k, d) and ``bias`` (k,) of the selected head, the standardisation
         ``mean`` and ``std`` (d,), ``losses`` (final SCAN loss of every head),
         ``selected``, ``neighbours`` (the count actually mined), ``epochs`` and
-        ``batch_size`` (those used).
+        ``batch_size`` (those used); with ``priors``, ``prior`` (the index of the
+        selected head's) and, when P > 1, ``modularity`` (of each group's head) and
+        ``agreement`` (of each group's heads).
     """
     rank, world, start_here = ddp.placement(processes)
     n = len(features)
@@ -130,10 +155,16 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         raise ValueError(f"SCAN on {processes} processes needs at least one image a batch "
                          f"on each: {n} images give batches of {batch}")
     batch = batch // processes * processes
-    settings = dict(k=k, heads=heads, epochs=epochs, batch=batch,
-                    entropy_weight=entropy_weight, seed=seed)
     in_group = world > 1 and not start_here
     device = generator.device
+    if priors is not None:
+        priors = _checked_priors(priors, k, heads)
+        if in_group:  # every process trains toward the first process's priors
+            priors = priors.to(device)
+            dist.broadcast(priors, src=0)
+            priors = priors.cpu()
+    settings = dict(k=k, heads=heads, epochs=epochs, batch=batch,
+                    entropy_weight=entropy_weight, seed=seed, priors=priors)
     neighbour_index, mean, std = _neighbours_and_standardisation(
         _tensor(features), _tensor(augmented), min(neighbours, n - 1), seed, device,
         generator if in_group else None)
@@ -145,10 +176,96 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     else:
         out = _train(_tensor(features), _tensor(augmented), neighbour_index, mean, std,
                      generator, rank=rank, world=world, **settings)
-    out.update(weight=out["weight"].to(device), bias=out["bias"].to(device), mean=mean,
-               std=std, neighbours=int(neighbour_index.shape[1]), epochs=epochs,
+    out.update(mean=mean, std=std, neighbours=int(neighbour_index.shape[1]), epochs=epochs,
                batch_size=batch)
+    layer = dict(zip(("weight", "bias"), (t.to(device) for t in out.pop("layer")),
+                     strict=True), mean=mean, std=std)  # every head's
+    chosen = 0
+    if len(out["selected"]) > 1:
+        chosen, out["modularity"], out["agreement"] = _choose(features, layer, k,
+                                                              out["selected"], neighbour_index)
+        if in_group:  # every process keeps the first process's choice
+            choice = [chosen]
+            dist.broadcast_object_list(choice, src=0)
+            chosen = choice[0]
+    if priors is not None:
+        out["prior"] = chosen
+    out["selected"] = head = out["selected"][chosen]
+    rows = slice(head * k, (head + 1) * k)
+    out.update(weight=layer["weight"][rows], bias=layer["bias"][rows])
     return out
+
+
+def modularity(labels: torch.Tensor, neighbour_index: torch.Tensor) -> float:
+    """Newman's modularity of a clustering (N,) on the directed graph linking each row
+    to its neighbours (N, K): the share of links inside clusters minus the share expected
+    of a graph with the same links out of and into each cluster, placed at random."""
+    labels = labels.to(neighbour_index.device)
+    k = int(labels.max()) + 1
+    links = neighbour_index.numel()
+    linked = labels[neighbour_index]  # (N, K): the cluster of each row's neighbours
+    inside = (linked == labels[:, None]).double().sum() / links
+    out_share = torch.bincount(labels, minlength=k).double() / len(labels)
+    in_share = torch.bincount(linked.reshape(-1), minlength=k).double() / links
+    return float(inside - (out_share * in_share).sum())
+
+
+def _choose(features: torch.Tensor | np.ndarray, layer: dict, k: int, selected: list[int],
+            neighbour_index: torch.Tensor, sample: int = 20_000
+            ) -> tuple[int, list[float], list[float]]:
+    """Which group to keep of a ``layer`` of groups of heads of ``k`` clusters (in
+    `assign`'s form, group after group), whose heads of lowest loss are ``selected`` (one
+    a group): the first group, unless another's selected head clusters ``features`` with
+    a higher `modularity` and its heads agree better (mean adjusted Rand index of each
+    pair of the group's heads, on at most ``sample`` evenly spaced rows). Returns the
+    group, and each group's modularity and agreement."""
+    groups, heads = len(selected), len(layer["weight"]) // k
+    per_group = heads // groups
+    best = torch.cat([torch.arange(h * k, (h + 1) * k) for h in selected]).to(
+        layer["weight"].device)
+    kept = _labels(features, {**layer, "weight": layer["weight"][best],
+                              "bias": layer["bias"][best]}, groups)  # (N, groups)
+    modularities = [modularity(kept[:, g], neighbour_index) for g in range(groups)]
+    step = -(-len(features) // sample)  # rounded up: at most `sample` rows
+    every = _labels(features[::step], layer, heads).cpu().numpy()  # (rows, heads)
+    agreement = [_agreement(every[:, g * per_group : (g + 1) * per_group])
+                 for g in range(groups)]
+    better = [g for g in range(1, groups)
+              if modularities[g] > modularities[0] and agreement[g] > agreement[0]]
+    return max(better, key=modularities.__getitem__, default=0), modularities, agreement
+
+
+def _agreement(labels: np.ndarray) -> float:
+    """Mean adjusted Rand index of each pair of the clusterings (N, heads)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    pairs = itertools.combinations(range(labels.shape[1]), 2)
+    return float(np.mean([adjusted_rand_score(labels[:, a], labels[:, b]) for a, b in pairs]))
+
+
+def _labels(features: torch.Tensor | np.ndarray, layer: dict, heads: int,
+            block: int = 65_536) -> torch.Tensor:
+    """Each head's cluster (N, heads) of every row of ``features`` (in memory or mapped,
+    read a block at a time), from a ``layer`` of ``heads`` heads in `assign`'s form."""
+    device = layer["weight"].device
+    k = len(layer["weight"]) // heads
+    return torch.cat([logits(_tensor(features[start : start + block]).to(device, torch.float32),
+                             layer).view(-1, heads, k).argmax(2)
+                      for start in range(0, len(features), block)])
+
+
+def _checked_priors(priors: torch.Tensor, k: int, heads: int) -> torch.Tensor:
+    """``priors`` as a float32 tensor on the CPU, or a ValueError saying what is wrong."""
+    priors = torch.as_tensor(priors, dtype=torch.float32).cpu()
+    if (priors.ndim != 2 or priors.shape[1] != k or (priors <= 0).any()
+            or not torch.allclose(priors.sum(1), torch.ones(len(priors)), atol=1e-4)
+            or (priors.diff(dim=1) > 0).any()):
+        raise ValueError(f"priors must be of shape (P, {k}), positive, sorted from largest "
+                         f"to smallest, each summing to 1; got {priors!r}")
+    if len(priors) > 1 and heads < 2:
+        raise ValueError("choosing between priors compares the agreement of each one's "
+                         f"heads: heads must be at least 2, got {heads}")
+    return priors
 
 
 def standardisation(features: torch.Tensor, augmented: torch.Tensor,
@@ -197,12 +314,17 @@ def _neighbours_and_standardisation(features: torch.Tensor, augmented: torch.Ten
 def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: torch.Tensor,
            mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator, *, k: int,
            heads: int, epochs: int, batch: int, entropy_weight: float, seed: int, rank: int,
-           world: int) -> dict:
+           world: int, priors: torch.Tensor | None = None) -> dict:
     """The SCAN heads' training loop (this process's share of every batch when ``world``
-    > 1); returns the selected head, every head's final loss and the selection."""
+    > 1); returns every head's final loss and the head of lowest loss of each group (one
+    group, or one per prior)."""
     device = generator.device
     n, dim = features.shape
     neighbour_index, mean, std = (t.to(device) for t in (neighbour_index, mean, std))
+    groups = 1
+    if priors is not None:  # each prior's group of heads, one row of priors a head
+        groups, priors = len(priors), priors.to(device).repeat_interleave(heads, dim=0)
+        heads *= groups
     # All heads as one linear layer (heads * k outputs): one matrix product a step instead
     # of one per head; each head's loss and parameters stay independent.
     with torch.random.fork_rng(devices=[]):
@@ -233,7 +355,7 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
             partner = neighbour_index[anchor, pick]
             p_anchor = probabilities(anchor[share], anchor_view[share])  # (share, heads, k)
             p_partner = probabilities(partner[share], partner_view[share])
-            loss = _scan_loss(p_anchor, p_partner, entropy_weight, world)  # (heads,)
+            loss = _scan_loss(p_anchor, p_partner, entropy_weight, world, priors)  # (heads,)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimizer.step()
@@ -242,9 +364,9 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
         dist.all_reduce(losses)
         losses /= world
     losses = (losses / steps).cpu().numpy()
-    best = int(np.argmin(losses))
-    rows = slice(best * k, (best + 1) * k)
-    return {"weight": layer.weight.detach()[rows].cpu(), "bias": layer.bias.detach()[rows].cpu(),
+    best = [group * len(losses) // groups + int(np.argmin(part))
+            for group, part in enumerate(np.split(losses, groups))]
+    return {"layer": (layer.weight.detach().cpu(), layer.bias.detach().cpu()),
             "losses": losses.tolist(), "selected": best}
 
 
@@ -263,14 +385,19 @@ def _views(features: torch.Tensor, augmented: torch.Tensor, index: torch.Tensor,
 
 
 def _scan_loss(p_anchor: torch.Tensor, p_partner: torch.Tensor, entropy_weight: float,
-               world: int) -> torch.Tensor:
+               world: int, priors: torch.Tensor | None = None) -> torch.Tensor:
     """SCAN's loss (heads,) of anchors' and partners' probabilities (rows, heads, k): the
     consistency of this process's rows, minus the entropy of the mean over the whole
-    batch (every process's rows gathered)."""
+    batch (every process's rows gathered), or plus its sorted values' divergence from
+    each head's prior (heads, k)."""
     consistency = -torch.log((p_anchor * p_partner).sum(2).clamp_min(1e-7)).mean(0)
     p_mean = (ddp.gather(p_anchor) if world > 1 else p_anchor).mean(0)  # (heads, k)
-    entropy = -(p_mean * torch.log(p_mean.clamp_min(1e-8))).sum(1)
-    return consistency - entropy_weight * entropy
+    if priors is None:
+        entropy = -(p_mean * torch.log(p_mean.clamp_min(1e-8))).sum(1)
+        return consistency - entropy_weight * entropy
+    sizes = p_mean.sort(dim=1, descending=True).values
+    divergence = (sizes * (torch.log(sizes.clamp_min(1e-8)) - torch.log(priors))).sum(1)
+    return consistency + entropy_weight * divergence
 
 
 class _Mapped(NamedTuple):
