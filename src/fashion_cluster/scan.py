@@ -178,8 +178,8 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
                      generator, rank=rank, world=world, **settings)
     out.update(mean=mean, std=std, neighbours=int(neighbour_index.shape[1]), epochs=epochs,
                batch_size=batch)
-    layer = dict(zip(("weight", "bias"), (t.to(device) for t in out.pop("layer")),
-                     strict=True), mean=mean, std=std)  # every head's
+    weight, bias = (t.to(device) for t in out.pop("layer"))
+    layer = {"weight": weight, "bias": bias, "mean": mean, "std": std}  # every head's
     chosen = 0
     if len(out["selected"]) > 1:
         chosen, out["modularity"], out["agreement"] = _choose(features, layer, k,
