@@ -574,11 +574,7 @@ class SCANClusterer(_Clusterer):
     def _assign(self, feats, block: int = 65_536) -> np.ndarray:
         """Cluster of each row of ``feats`` (tensor or array, in memory or mapped),
         ``block`` rows at a time."""
-        head = self._head(self._device())
-        return np.concatenate([
-            scan.assign(_rows_on(feats[start : start + block], head["mean"].device),
-                        head).cpu().numpy()
-            for start in range(0, max(len(feats), 1), block)])
+        return scan.assign_rows(feats, self._head(self._device()), block=block)[:, 0].cpu().numpy()
 
     def predict(self, X, *, features=None):
         """Cluster of each image, shape (n_samples,); ``features`` as in ``fit``. A zarr
@@ -620,7 +616,3 @@ def flatten(X):
     return flatten_images(X)[0]
 
 
-def _rows_on(rows, device: torch.device) -> torch.Tensor:
-    """Feature rows (a tensor, or an array in memory or mapped) as float32 on ``device``."""
-    return (rows if torch.is_tensor(rows) else torch.from_numpy(np.asarray(rows))).to(
-        device, torch.float32)

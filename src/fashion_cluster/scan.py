@@ -48,8 +48,8 @@ from torch import nn
 from . import ddp
 from .training import schedule
 
-__all__ = ["EXACT_SEARCH_LIMIT", "assign", "logits", "modularity", "nearest_neighbours",
-           "standardisation", "train_heads"]
+__all__ = ["EXACT_SEARCH_LIMIT", "assign", "assign_rows", "logits", "modularity",
+           "nearest_neighbours", "standardisation", "train_heads"]
 
 
 # Above this many images the neighbours come from an approximate index (pynndescent):
@@ -223,11 +223,11 @@ def _choose(features: torch.Tensor | np.ndarray, layer: dict, k: int, selected: 
     per_group = heads // groups
     best = torch.cat([torch.arange(h * k, (h + 1) * k) for h in selected]).to(
         layer["weight"].device)
-    kept = _labels(features, {**layer, "weight": layer["weight"][best],
+    kept = assign_rows(features, {**layer, "weight": layer["weight"][best],
                               "bias": layer["bias"][best]}, groups)  # (N, groups)
     modularities = [modularity(kept[:, g], neighbour_index) for g in range(groups)]
     step = -(-len(features) // sample)  # rounded up: at most `sample` rows
-    every = _labels(features[::step], layer, heads).cpu().numpy()  # (rows, heads)
+    every = assign_rows(features[::step], layer, heads).cpu().numpy()  # (rows, heads)
     agreement = [_agreement(every[:, g * per_group : (g + 1) * per_group])
                  for g in range(groups)]
     better = [g for g in range(1, groups)
@@ -243,15 +243,15 @@ def _agreement(labels: np.ndarray) -> float:
     return float(np.mean([adjusted_rand_score(labels[:, a], labels[:, b]) for a, b in pairs]))
 
 
-def _labels(features: torch.Tensor | np.ndarray, layer: dict, heads: int,
-            block: int = 65_536) -> torch.Tensor:
+def assign_rows(features: torch.Tensor | np.ndarray, head: dict, heads: int = 1,
+                block: int = 65_536) -> torch.Tensor:
     """Each head's cluster (N, heads) of every row of ``features`` (in memory or mapped,
-    read a block at a time), from a ``layer`` of ``heads`` heads in `assign`'s form."""
-    device = layer["weight"].device
-    k = len(layer["weight"]) // heads
+    read a block at a time), from ``head`` in `assign`'s form holding ``heads`` heads."""
+    device = head["weight"].device
+    k = len(head["weight"]) // heads
     return torch.cat([logits(_tensor(features[start : start + block]).to(device, torch.float32),
-                             layer).view(-1, heads, k).argmax(2)
-                      for start in range(0, len(features), block)])
+                             head).view(-1, heads, k).argmax(2)
+                      for start in range(0, max(len(features), 1), block)])
 
 
 def _checked_priors(priors: torch.Tensor, k: int, heads: int) -> torch.Tensor:
