@@ -152,6 +152,25 @@ def test_a_size_prior_keeps_unequal_classes_whole_and_is_chosen_for_them():
     assert clustering_accuracy(labels, assign(features, head).numpy()) > 0.99
 
 
+def test_estimated_cluster_sizes_are_those_of_k_means_clusters_of_the_features():
+    """cluster_sizes="estimated": one group of heads, whose prior is the sorted sizes (+1)
+    of K-Means' clusters of the encoder's features."""
+    features, labels = _unequal_blobs([300, 120, 60, 30])
+    x = features.numpy()
+    encoder = fc.ContrastiveEncoder(feature_dim=8, epochs=3, batch_size=32, min_steps=0,
+                                    device="cpu", random_state=0).fit(x)
+    model = fc.SCANClusterer(encoder, 4, heads=2, epochs=5, batch_size=64, min_steps=0,
+                             views=1, neighbours=5, random_state=0,
+                             cluster_sizes="estimated").fit(x)
+    k_means = fc.KMeansClusterer(4, normalize=True, device="cpu", random_state=0)
+    counts = np.sort(np.bincount(k_means.fit(encoder.transform(x)).labels_, minlength=4))
+    expected = (counts[::-1] + 1.0) / (counts.sum() + 4)
+    assert expected[0] > 2 * expected[-1]  # the blobs' unequal sizes show
+    assert model.info_["sizes_kept"] == "estimated" and len(model.info_["scan_loss"]) == 2
+    np.testing.assert_allclose(model.info_["size_prior"], expected, rtol=1e-5)
+    assert "modularity" not in model.info_  # nothing to choose between
+
+
 def test_size_priors_and_the_choice_are_checked():
     features, _ = _unequal_blobs([100] * 4)
     for bad in ([[0.5, 0.5, 0.0, 0.0]], [[0.1, 0.2, 0.3, 0.4]], [[0.5, 0.3, 0.1]]):

@@ -123,3 +123,22 @@ def test_weights_that_do_not_fit_the_network_are_reported(blobs, tmp_path):
     save_file(arrays, str(path), metadata=meta)
     with pytest.raises(ArtifactError, match="ae.safetensors: damaged estimator file"):
         fc.load(path)
+
+
+def test_a_file_from_before_a_parameter_existed_loads_with_the_value_it_was_fitted_with(
+        blobs, tmp_path):
+    """ContrastiveSCAN files written before ``cluster_sizes`` existed were fitted with even
+    sizes: they load with "equal", not with today's default ("auto")."""
+    from safetensors import safe_open
+
+    est = next(e for e in ESTIMATORS if type(e).__name__ == "ContrastiveSCAN")
+    path = tmp_path / "old.safetensors"
+    clone(est).fit(blobs).save(path)
+    with safe_open(str(path), framework="np") as fh:
+        meta = fh.metadata()
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
+    tree = json.loads(meta["tree"])
+    del tree["params"]["__dict__"]["cluster_sizes"]
+    save_file(arrays, str(path), metadata={**meta, "tree": json.dumps(tree)})
+    assert fc.ContrastiveSCAN().cluster_sizes == "auto"
+    assert fc.load(path).cluster_sizes == "equal"

@@ -16,8 +16,9 @@ from typing import Any
 
 from .errors import FashionClusterError
 
-# What SCAN asks of the clusters' sizes (clusterers.SCANClusterer's cluster_sizes).
-CLUSTER_SIZES = ("equal", "estimated", "auto")
+# The choices of settings that the estimators (clusterers.py) take as well.
+CLUSTER_SIZES = ("equal", "estimated", "auto")  # what SCAN asks of the clusters' sizes
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")  # scikit-learn's GaussianMixture
 
 __all__ = ["ConfigError", "StudyConfig", "available_presets", "load_preset"]
 
@@ -183,7 +184,7 @@ _RANGES = {
     "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
 }
 _CHOICES = {
-    "gmm_covariance": ("full", "tied", "diag", "spherical"),
+    "gmm_covariance": COVARIANCE_TYPES,
     "map_method": ("umap", "tsne"),
     "step": ("autograd", "compile"),
     "k_choice": ("knee", "silhouette"),

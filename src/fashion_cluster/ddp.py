@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 import pickle
-import socket
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -109,10 +110,17 @@ def start(fn: Callable[..., Any], processes: int, args: tuple, device: torch.dev
     if device.type == "cuda" and processes > torch.cuda.device_count():
         raise ValueError(f"{processes} processes on CUDA need as many GPUs, this machine "
                          f"has {torch.cuda.device_count()}")
+    with tempfile.TemporaryDirectory(prefix="fashion-cluster-group-") as rendezvous:
+        # a file, not a TCP port, where the processes meet: no port to find free and lose
+        return _run(fn, processes, args, device, on_report, Path(rendezvous, "store"))
+
+
+def _run(fn: Callable[..., Any], processes: int, args: tuple, device: torch.device,
+         on_report: Callable[..., None] | None, rendezvous: Path) -> Any:
     queue = mp.get_context("spawn").SimpleQueue()
     threads = max(1, torch.get_num_threads() // processes)
-    context = mp.start_processes(_process, args=(processes, _free_port(), device.type, threads,
-                                                 queue, fn, args),
+    context = mp.start_processes(_process, args=(processes, rendezvous.as_uri(), device.type,
+                                                 threads, queue, fn, args),
                                  nprocs=processes, join=False, start_method="spawn")
     result: list = []
     errors: list[str] = []
@@ -144,21 +152,14 @@ def start(fn: Callable[..., Any], processes: int, args: tuple, device: torch.dev
     return result[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _process(rank: int, processes: int, port: int, device_type: str, threads: int,
+def _process(rank: int, processes: int, rendezvous: str, device_type: str, threads: int,
              queue, fn: Callable[..., Any], args: tuple) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(threads)
     device = torch.device(device_type, rank) if device_type == "cuda" else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank,
-                            world_size=processes)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=rendezvous,
+                            rank=rank, world_size=processes)
     try:
         def report(*values: Any) -> None:
             if rank == 0:

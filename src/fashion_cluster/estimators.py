@@ -30,15 +30,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .clusterers import (
-    COVARIANCE_TYPES,
-    GMMClusterer,
-    KMeansClusterer,
-    SCANClusterer,
-    UMAPGMMClusterer,
-)
+from .clusterers import GMMClusterer, KMeansClusterer, SCANClusterer, UMAPGMMClusterer
 from .clustering import choose_k
-from .config import CLUSTER_SIZES
+from .config import CLUSTER_SIZES, COVARIANCE_TYPES
 from .persistence import Saveable
 from .representations import (
     ContrastiveEncoder,
@@ -539,6 +533,8 @@ class ContrastiveSCAN(_Composite):
     labels_ : ndarray of shape (n_samples,)
     n_features_in_ : int
     """
+
+    _params_before = {"cluster_sizes": "equal"}  # files fitted before the choice existed
 
     def __init__(self, n_clusters=10, image_shape=None, feature_dim=512, epochs=8,
                  batch_size=512, min_steps=300, learning_rate=1e-3, temperature=0.5,

@@ -36,6 +36,10 @@ class Saveable:
     ``_set_state``.
     """
 
+    # Parameters added after files of this format were first written, with the value a
+    # file that lacks one was fitted with (where it differs from today's default).
+    _params_before: dict[str, Any] = {}
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to ``path`` (a ``.safetensors`` file)."""
         save(self, path)
@@ -149,6 +153,6 @@ def _decode_estimator(tree: dict, arrays: dict) -> Saveable:
     cls = _registry().get(tree["class"])
     if cls is None:
         raise ValueError(f"{tree['class']!r} is not a fashion-cluster estimator")
-    est = cls(**_decode(tree["params"], arrays))
+    est = cls(**{**cls._params_before, **_decode(tree["params"], arrays)})
     est._set_state(_decode(tree["state"], arrays))
     return est
