@@ -7,7 +7,7 @@ training split, assigning the same test split. Test accuracy after Hungarian mat
 the run's wall time and any warning it raised about its own result.
 
     python benchmarks/bench_image_sets.py [--sets colour,small] [--seeds 0,1,2]
-        [--preset best] [--out benchmarks/results/image-sets.md]
+        [--preset best] [--cluster-sizes merged] [--out benchmarks/results/image-sets.md]
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ def kmeans_raw(path: Path, seed: int) -> float:
     return clustering_accuracy(data.test_labels, model.predict(data.x_test))
 
 
-def ours(path: Path, seed: int, preset: str, out: Path) -> dict:
-    """Run the preset; test accuracy and warnings of each of its methods, and wall time."""
+def ours(path: Path, seed: int, preset: str, out: Path, options: list[str]) -> dict:
+    """Run the preset (with more command-line ``options``); test accuracy and warnings of
+    each of its methods, and wall time."""
     tic = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "fashion_cluster", "run", "--preset", preset,
                            "--dataset", str(path), "--seed", str(seed), "--out", str(out),
-                           "-q"], capture_output=True, text=True)
+                           "-q", *options], capture_output=True, text=True)
     wall = time.perf_counter() - tic
     if done.returncode:
         raise RuntimeError(f"{path.name} seed {seed}: exit {done.returncode}\n{done.stderr}")
@@ -53,6 +54,8 @@ def ours(path: Path, seed: int, preset: str, out: Path) -> dict:
 
 def _sizes(info: dict) -> str:
     """The SCAN step's choice of cluster sizes, when it made one."""
+    if "over_clusters" in info:
+        return f"; sizes merged from {info['over_clusters']} clusters"
     if "sizes_kept" not in info:
         return ""
     signals = [f"{name} " + " / ".join(f"{v:.3f}" for v in info[name].values())
@@ -65,8 +68,10 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(image_sets.RECIPES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--preset", default="best")
+    parser.add_argument("--cluster-sizes", default=None, help="as fashion-cluster run's")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    options = ["--cluster-sizes", args.cluster_sizes] if args.cluster_sizes else []
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, lines = [], [f"Machine: {machine()}", ""]
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +79,7 @@ def main() -> None:
             path = image_sets.write(name, Path(tmp))
             accs, base, walls = {}, [], []
             for seed in seeds:
-                run = ours(path, seed, args.preset, Path(tmp) / f"{name}-{seed}")
+                run = ours(path, seed, args.preset, Path(tmp) / f"{name}-{seed}", options)
                 walls.append(run["wall"])
                 base.append(kmeans_raw(path, seed))
                 for method, (acc, warnings, sizes) in run["methods"].items():
@@ -96,7 +101,8 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(f"`python benchmarks/bench_image_sets.py --sets {args.sets} "
-                            f"--seeds {args.seeds} --preset {args.preset}`\n\n{text}\n")
+                            f"--seeds {args.seeds} --preset {args.preset} "
+                            f"{' '.join(options)}`\n\n{text}\n")
 
 
 if __name__ == "__main__":

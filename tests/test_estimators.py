@@ -30,6 +30,7 @@ ESTIMATORS = [
     fc.GMMClusterer(3, device="cpu", random_state=0),
     fc.UMAPGMMClusterer(3, n_neighbors=10, device="cpu", random_state=0),
     fc.SCANClusterer(fc.ContrastiveEncoder(**CONTRASTIVE), 3, **SCAN),
+    fc.SCANClusterer(fc.ContrastiveEncoder(**CONTRASTIVE), 3, cluster_sizes="merged", **SCAN),
     # both
     fc.AutoencoderKMeans(n_clusters=3, n_init=2, **DENSE, **SMALL),
     fc.AutoencoderGMM(n_clusters=3, **DENSE, **SMALL),
@@ -41,7 +42,14 @@ ESTIMATORS = [
 ]
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def estimator_id(est) -> str:
+    """The class name, and the cluster sizes where they are not the default."""
+    sizes = getattr(est, "cluster_sizes", None)
+    default = type(est)().get_params().get("cluster_sizes")
+    return type(est).__name__ + (f"-{sizes}" if sizes != default else "")
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
 def test_scikit_learn_estimator_checks(estimator):
     expected = EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
     results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None,

@@ -171,6 +171,43 @@ def test_estimated_cluster_sizes_are_those_of_k_means_clusters_of_the_features()
     assert "modularity" not in model.info_  # nothing to choose between
 
 
+def test_merging_joins_the_pieces_of_a_class_and_keeps_a_small_class_apart():
+    from fashion_cluster.scan import merge_clusters
+
+    # Clusters 0-2 are pieces of one large class (each row links to the other pieces);
+    # 3 and 4 are classes of their own; 4 is small and links a little to 3.
+    rows = [(0, [1, 2, 1]), (1, [0, 2, 2]), (2, [0, 1, 0])] * 4 + [(3, [3, 3, 3])] * 6
+    rows += [(4, [4, 4, 3])] * 2
+    labels = torch.tensor([c for c, _ in rows])
+    members = {c: [i for i, (d, _) in enumerate(rows) if d == c] for c in range(5)}
+    index = torch.tensor([[members[c][j % len(members[c])] for j, c in enumerate(links)]
+                          for _, links in rows])
+    assert merge_clusters(labels, index, 5, 3).tolist() == [0, 0, 0, 1, 2]
+    assert merge_clusters(labels, index, 5, 2).tolist() == [0, 0, 0, 1, 1]
+    assert merge_clusters(labels, index, 5, 5).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="merge_into must be between 1 and k = 5, got 6"):
+        merge_clusters(labels, index, 5, 6)
+
+
+def test_merged_cluster_sizes_recover_unequal_classes():
+    """cluster_sizes="merged": 3k even clusters merged back into k, which here are the
+    blobs of sizes 1000/400/200/100; probabilities of merged clusters sum their parts'."""
+    features, labels = _unequal_blobs([1000, 400, 200, 100])
+    x = features.numpy()
+    encoder = fc.ContrastiveEncoder(feature_dim=16, epochs=3, batch_size=64, min_steps=0,
+                                    device="cpu", random_state=0).fit(x)
+    model = fc.SCANClusterer(encoder, 4, heads=3, epochs=5, batch_size=256, min_steps=600,
+                             views=1, neighbours=10, random_state=0,
+                             cluster_sizes="merged").fit(x)
+    assert model.info_["over_clusters"] == 12 and model.head_["weight"].shape[0] == 12
+    assert sorted(np.unique(model.head_["merge"])) == [0, 1, 2, 3]
+    assert clustering_accuracy(labels, model.labels_) > 0.99
+    proba = model.predict_proba(x)
+    assert proba.shape == (len(x), 4) and np.allclose(proba.sum(1), 1)
+    assert (proba.argmax(1) == model.predict(x)).mean() > 0.99  # confident heads: the same
+    np.testing.assert_array_equal(model.predict(x), model.labels_)
+
+
 def test_size_priors_and_the_choice_are_checked():
     features, _ = _unequal_blobs([100] * 4)
     for bad in ([[0.5, 0.5, 0.0, 0.0]], [[0.1, 0.2, 0.3, 0.4]], [[0.5, 0.3, 0.1]]):

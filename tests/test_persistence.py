@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 from sklearn.base import clone
-from test_estimators import ESTIMATORS
+from test_estimators import ESTIMATORS, estimator_id
 
 import fashion_cluster as fc
 from fashion_cluster.artifacts import ArtifactError
@@ -31,7 +31,7 @@ def _outputs(est, x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
 def test_round_trip_gives_identical_outputs(estimator, blobs, tmp_path):
     est = clone(estimator).fit(blobs)
     path = tmp_path / "est.safetensors"

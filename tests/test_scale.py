@@ -254,7 +254,7 @@ map_method = "tsne"
 """
 
 
-def test_run_trains_the_cnn_and_the_heads_on_nproc_processes(tmp_path, real_dir):
+def test_run_trains_the_cnn_and_merged_heads_on_nproc_processes(tmp_path, real_dir):
     import json
 
     from fashion_cluster import cli
@@ -263,7 +263,10 @@ def test_run_trains_the_cnn_and_the_heads_on_nproc_processes(tmp_path, real_dir)
     preset.write_text(NPROC)
     out = tmp_path / "out"
     assert cli.main(["run", "--preset", str(preset), "--out", str(out), "--device", "cpu",
-                     "--data-dir", str(real_dir), "--nproc", "2", "--quiet"]) == 0
+                     "--data-dir", str(real_dir), "--nproc", "2", "--cluster-sizes", "merged",
+                     "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["simclr"]["processes"] == 2
-    assert metrics["methods"]["scan"]["info"]["processes"] == 2
+    info = metrics["methods"]["scan"]["info"]
+    assert info["processes"] == 2
+    assert info["cluster_sizes"] == "merged" and info["over_clusters"] == 30

@@ -40,6 +40,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .config import CLUSTER_SIZES
+
 __all__ = ["main"]
 
 
@@ -168,6 +170,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="number of clusters; 'auto': the k whose K-Means partition has "
                           "the highest silhouette (label-free), 'knee': the knee of the "
                           "elbow curve, over the elbow sweep's range (default: the preset's)")
+    run.add_argument("--cluster-sizes", choices=CLUSTER_SIZES, default=None,
+                     help="what SCAN asks of the clusters' sizes: 'equal' (the SCAN "
+                          "paper's), 'estimated', 'auto' (either, by a label-free choice), "
+                          "or 'merged' (any sizes: over-cluster, then merge; for classes "
+                          "known to differ much in size) (default: the preset's)")
     run.add_argument("--nproc", type=_positive_int, default=None,
                      help="train the contrastive CNN and the SCAN heads on N processes of "
                           "this machine (torch.distributed: CPU processes, or one a GPU; "
@@ -313,6 +320,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         changes["data__image_size"] = args.image_size
     if args.channels is not None:
         changes["data__channels"] = args.channels
+    if args.cluster_sizes is not None:
+        changes["scan__cluster_sizes"] = args.cluster_sizes
     if args.nproc is not None:
         changes["simclr__processes"] = changes["scan__processes"] = args.nproc
     if changes:

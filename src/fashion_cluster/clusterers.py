@@ -39,6 +39,11 @@ from .validation import check_choice, check_device, check_int, check_real, seed_
 
 __all__ = ["GMMClusterer", "KMeansClusterer", "SCANClusterer", "UMAPGMMClusterer"]
 
+# cluster_sizes="merged" over-clusters into this many times n_clusters: 2, 3 and 5 gave
+# 59.2, 61.6 and 62.0 % on the unbalanced set, 5 seeds (benchmarks/results/
+# cluster-sizes-merged-2026-12-01.md).
+OVER_CLUSTERING = 3
+
 
 class _Clusterer(Saveable, ClusterMixin, BaseEstimator):
     def _check_input(self, X, reset: bool) -> np.ndarray:
@@ -373,6 +378,8 @@ class SCANClusterer(_Clusterer):
     final SCAN loss is kept (no label is looked at). With ``cluster_sizes="auto"`` a
     second group of ``heads`` heads trains for estimated sizes, and the group is chosen
     first (``info_["scan_loss"]`` and ``selected_head`` then count both groups' heads).
+    With ``cluster_sizes="merged"`` the heads learn ``OVER_CLUSTERING`` times as many
+    clusters, which are then merged into ``n_clusters``.
 
     Parameters
     ----------
@@ -392,14 +399,17 @@ class SCANClusterer(_Clusterer):
         Augmented copies of each image whose features anchors and neighbours are drawn
         from, besides the clean image.
     entropy_weight : float, default 5.0
-    cluster_sizes : {"equal", "estimated", "auto"}, default "equal"
+    cluster_sizes : {"equal", "estimated", "auto", "merged"}, default "equal"
         What the heads are asked of the clusters' sizes. "equal": the SCAN paper's
         entropy term, even sizes. "estimated": sizes, largest to smallest, like those
         of K-Means' clusters of the features (at most 20,000 of them). "auto": heads
         for both; the estimated sizes are kept only when their clustering has both the
         higher modularity on the neighbour graph and the higher agreement among its
         heads (`fashion_cluster.scan`); for image sets whose classes may differ much in
-        size.
+        size. "merged": any sizes: ``OVER_CLUSTERING * n_clusters`` clusters of even
+        size, merged along the neighbour graph (`fashion_cluster.scan.merge_clusters`);
+        for sets whose classes are known to differ much in size (it splits or merges
+        classes of a set whose classes are of a size).
     random_state : int, RandomState or None
     processes : int, default 1
         Train the heads on this many processes (torch.distributed, see
@@ -410,13 +420,15 @@ class SCANClusterer(_Clusterer):
     encoder_ : ContrastiveEncoder
         The fitted encoder used.
     head_ : dict of ndarray
-        ``weight`` (n_clusters, d), ``bias``, ``mean`` and ``std`` of the selected head.
+        ``weight`` (n_clusters, d), ``bias``, ``mean`` and ``std`` of the selected head;
+        with ``cluster_sizes="merged"``, ``weight`` (OVER_CLUSTERING * n_clusters, d)
+        and ``merge``, the cluster each of its clusters is merged into.
     labels_ : ndarray of shape (n_samples,)
     info_ : dict
         Final SCAN loss of every head, the selected head, the settings used; with
-        ``cluster_sizes`` other than "equal", the estimated ``size_prior`` and which
+        ``cluster_sizes`` "estimated" or "auto", the estimated ``size_prior`` and which
         one was kept (``sizes_kept``; when "auto", the ``modularity`` and ``agreement``
-        of each).
+        of each); with "merged", ``over_clusters`` (the number before merging).
     """
 
     def __init__(self, encoder=None, n_clusters=10, heads=10, epochs=30, batch_size=512,
@@ -505,18 +517,24 @@ class SCANClusterer(_Clusterer):
         """Train the heads on features in memory or mapped; set ``head_``, ``labels_``,
         ``info_``."""
         names, priors = self._priors(feats, seed)
-        head = scan.train_heads(feats, augmented, self.n_clusters, heads=self.heads,
+        merged = self.cluster_sizes == "merged"
+        k = self.n_clusters * (OVER_CLUSTERING if merged else 1)
+        head = scan.train_heads(feats, augmented, k, heads=self.heads,
                                 neighbours=self.neighbours, epochs=self.epochs,
                                 batch_size=self.batch_size, entropy_weight=self.entropy_weight,
                                 seed=seed, generator=generator, min_steps=self.min_steps,
-                                processes=self.processes, priors=priors)
-        self.head_ = {name: head[name].cpu().numpy() for name in ("weight", "bias", "mean", "std")}
+                                processes=self.processes, priors=priors,
+                                merge_into=self.n_clusters if merged else None)
+        self.head_ = {name: head[name].cpu().numpy()
+                      for name in ("weight", "bias", "mean", "std", "merge") if name in head}
         self.labels_ = self._assign(feats)
         self.info_ = {"scan_loss": head["losses"], "selected_head": head["selected"],
                       "views": self.views, "neighbours": head["neighbours"],
                       "heads": self.heads, "epochs": head["epochs"],
                       "batch_size": head["batch_size"], "entropy_weight": self.entropy_weight,
                       "processes": self.processes, "cluster_sizes": self.cluster_sizes}
+        if merged:
+            self.info_["over_clusters"] = k
         if priors is not None:
             self.info_.update(size_prior=priors[-1].tolist(), sizes_kept=names[head["prior"]])
             if "modularity" in head:
@@ -526,8 +544,9 @@ class SCANClusterer(_Clusterer):
     def _priors(self, feats, seed: int) -> tuple[tuple[str, ...], torch.Tensor | None]:
         """The names and the cluster-size priors ``cluster_sizes`` asks for
         (`scan.train_heads`): the sorted sizes (+1) of K-Means' clusters of at most
-        20,000 rows of the features, after an even prior for "auto"; None for "equal"."""
-        if self.cluster_sizes == "equal":
+        20,000 rows of the features, after an even prior for "auto"; None for "equal"
+        and "merged"."""
+        if self.cluster_sizes in ("equal", "merged"):
             return (), None
         k = self.n_clusters
         x = torch.as_tensor(feats)  # a mapped array stays mapped: only the sample is read
@@ -584,14 +603,14 @@ class SCANClusterer(_Clusterer):
         return self._assign(self._features(x, features))
 
     def predict_proba(self, X, *, features=None):
-        """The selected head's probability of each cluster, shape (n_samples, n_clusters);
-        a zarr array is read a few chunks at a time."""
+        """The selected head's probability of each cluster, shape (n_samples, n_clusters)
+        (of merged clusters: the sum of their parts', while ``predict`` takes the merged
+        cluster of the most probable part); a zarr array is read a few chunks at a time."""
         check_is_fitted(self)
         if is_store(X):
             return self._by_blocks(X, features, self.predict_proba)
         feats = self._features(self._check_input(flatten(X), reset=False), features)
-        scores = scan.logits(feats, self._head(feats.device))
-        return torch.softmax(scores.double(), dim=1).cpu().numpy()
+        return scan.probabilities(feats, self._head(feats.device)).cpu().numpy()
 
     def fit_predict(self, X, y=None, *, features=None):
         return self.fit(X, features=features).labels_

@@ -17,7 +17,7 @@ from typing import Any
 from .errors import FashionClusterError
 
 # The choices of settings that the estimators (clusterers.py) take as well.
-CLUSTER_SIZES = ("equal", "estimated", "auto")  # what SCAN asks of the clusters' sizes
+CLUSTER_SIZES = ("equal", "estimated", "auto", "merged")  # what SCAN asks of cluster sizes
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")  # scikit-learn's GaussianMixture
 
 __all__ = ["ConfigError", "StudyConfig", "available_presets", "load_preset"]
@@ -115,7 +115,7 @@ class ScanConfig:
     batch_size: int = 512
     min_steps: int = 1000  # small sets: more epochs, smaller batches (training.schedule)
     processes: int = 1  # train the heads on this many processes (torch.distributed; --nproc)
-    cluster_sizes: str = "equal"  # "equal" (SCAN paper), "estimated" or "auto" (SCANClusterer)
+    cluster_sizes: str = "equal"  # "equal" (SCAN paper), "estimated", "auto", "merged"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ agreement among its group's heads (a profile that does not fit the data leaves e
 to split or merge its own choice of classes). Either alone misleads: modularity also
 rewards merging classes that are easily confused.
 
+Clusters of any size come from over-clustering instead (``merge_into``): the heads learn
+more clusters than asked for, all of even size, and `merge_clusters` joins them along the
+neighbour graph, so that a large class is several of them and a small one a single one.
+
 New images are assigned by the selected head from their (clean) features. All settings
 are the paper's defaults except ``views`` and ``epochs``, fixed for the CPU budget.
 
@@ -48,8 +52,9 @@ from torch import nn
 from . import ddp
 from .training import schedule
 
-__all__ = ["EXACT_SEARCH_LIMIT", "assign", "assign_rows", "logits", "modularity",
-           "nearest_neighbours", "standardisation", "train_heads"]
+__all__ = ["EXACT_SEARCH_LIMIT", "assign", "assign_rows", "logits", "merge_clusters",
+           "modularity", "nearest_neighbours", "probabilities", "standardisation",
+           "train_heads"]
 
 
 # Above this many images the neighbours come from an approximate index (pynndescent):
@@ -105,7 +110,7 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
                 k: int, *, heads: int, neighbours: int, epochs: int, batch_size: int,
                 entropy_weight: float, seed: int, generator: torch.Generator,
                 min_steps: int = 0, processes: int = 1,
-                priors: torch.Tensor | None = None) -> dict:
+                priors: torch.Tensor | None = None, merge_into: int | None = None) -> dict:
     """Train ``heads`` SCAN heads (for each prior) and keep the one with the lowest final
     loss (of a group chosen by modularity and agreement, with several priors).
 
@@ -137,6 +142,10 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         first group's is kept unless another's clustering of ``features`` has both a
         higher `modularity` and a higher agreement among its group's heads. None: the
         paper's entropy term.
+    merge_into : int or None
+        Join the selected head's ``k`` clusters of the training images into this many
+        (`merge_clusters`, on the neighbour graph mined here); ``k`` should then be a few
+        times ``merge_into``.
 
     Returns
     -------
@@ -146,7 +155,8 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         ``selected``, ``neighbours`` (the count actually mined), ``epochs`` and
         ``batch_size`` (those used); with ``priors``, ``prior`` (the index of the
         selected head's) and, when P > 1, ``modularity`` (of each group's head) and
-        ``agreement`` (of each group's heads).
+        ``agreement`` (of each group's heads); with ``merge_into``, ``merge`` (k,): the
+        cluster each of the head's joins.
     """
     rank, world, start_here = ddp.placement(processes)
     n = len(features)
@@ -193,7 +203,49 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     out["selected"] = head = out["selected"][chosen]
     rows = slice(head * k, (head + 1) * k)
     out.update(weight=layer["weight"][rows], bias=layer["bias"][rows])
+    if merge_into is not None:
+        labels = assign_rows(features, {**layer, **out})[:, 0]
+        out["merge"] = merge_clusters(labels, neighbour_index, k, merge_into)
     return out
+
+
+def merge_clusters(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
+                   merge_into: int) -> torch.Tensor:
+    """The cluster (k,) into which each of ``k`` clusters of the rows (N,) is merged, of
+    ``merge_into``: starting from each cluster alone, again and again join the two
+    groups that share the most links of the neighbour graph (N, neighbours), counted
+    both ways, per row of the smaller one; numbered in order of their first cluster.
+
+    Per row of the smaller group, so that a small class, which links mostly to itself,
+    stays apart, while the pieces of a large one, which link much to each other, join.
+    Clusters no row is in have no links: they join the largest first.
+    """
+    if not 1 <= merge_into <= k:
+        raise ValueError(f"merge_into must be between 1 and k = {k}, got {merge_into}")
+    labels = labels.to(neighbour_index.device)
+    pairs = labels[:, None].expand_as(neighbour_index) * k + labels[neighbour_index]
+    links = torch.bincount(pairs.reshape(-1), minlength=k * k).view(k, k).double().cpu()
+    links = links + links.T
+    sizes = torch.bincount(labels, minlength=k).double().cpu()
+    group, alive = torch.arange(k), torch.ones(k, dtype=torch.bool)
+
+    def join(a: int, b: int) -> None:
+        links[a] += links[b]
+        links[:, a] += links[:, b]
+        sizes[a] += sizes[b]
+        alive[b] = False
+        group[group == b] = a
+
+    largest = int(sizes.argmax())
+    for empty in (sizes == 0).nonzero().flatten().tolist()[: k - merge_into]:
+        join(largest, empty)
+    while int(alive.sum()) > merge_into:
+        share = links / torch.minimum(sizes[:, None], sizes[None, :]).clamp_min(1)
+        share[~alive] = share[:, ~alive] = -1
+        share.fill_diagonal_(-1)
+        a, b = divmod(int(share.argmax()), k)  # a < b: the first maximum of a symmetric matrix
+        join(a, b)
+    return torch.unique(group, return_inverse=True)[1]
 
 
 def modularity(labels: torch.Tensor, neighbour_index: torch.Tensor) -> float:
@@ -246,11 +298,16 @@ def _agreement(labels: np.ndarray) -> float:
 def assign_rows(features: torch.Tensor | np.ndarray, head: dict, heads: int = 1,
                 block: int = 65_536) -> torch.Tensor:
     """Each head's cluster (N, heads) of every row of ``features`` (in memory or mapped,
-    read a block at a time), from ``head`` in `assign`'s form holding ``heads`` heads."""
+    read a block at a time), from ``head`` in `assign`'s form holding ``heads`` heads (one,
+    with a ``merge``)."""
     device = head["weight"].device
     k = len(head["weight"]) // heads
-    return torch.cat([logits(_tensor(features[start : start + block]).to(device, torch.float32),
-                             head).view(-1, heads, k).argmax(2)
+
+    def clusters(rows: torch.Tensor) -> torch.Tensor:
+        if "merge" in head:  # one head
+            return assign(rows, head)[:, None]
+        return logits(rows, head).view(-1, heads, k).argmax(2)
+    return torch.cat([clusters(_tensor(features[start : start + block]).to(device, torch.float32))
                       for start in range(0, max(len(features), 1), block)])
 
 
@@ -451,6 +508,19 @@ def logits(features: torch.Tensor, head: dict) -> torch.Tensor:
         return torch.addmm(head["bias"], x, head["weight"].T)
 
 
+def probabilities(features: torch.Tensor, head: dict) -> torch.Tensor:
+    """Probability (N, clusters) of each cluster for each row of ``features`` (N, d) by a
+    head from `train_heads`, in float64; with its ``merge``, of each merged cluster (the
+    sum of its parts', whose largest need not be that of `assign`'s cluster)."""
+    p = torch.softmax(logits(features, head).double(), dim=1)
+    if "merge" not in head:
+        return p
+    merge = head["merge"].to(p.device)
+    return p.new_zeros(len(p), int(merge.max()) + 1).index_add_(1, merge, p)
+
+
 def assign(features: torch.Tensor, head: dict) -> torch.Tensor:
-    """Cluster of each row of ``features`` (N, d) by a head from `train_heads`."""
-    return logits(features, head).argmax(dim=1)
+    """Cluster of each row of ``features`` (N, d) by a head from `train_heads`; with its
+    ``merge``, the merged cluster of the most probable one (as in `merge_clusters`)."""
+    clusters = logits(features, head).argmax(dim=1)
+    return head["merge"].to(clusters.device)[clusters] if "merge" in head else clusters
