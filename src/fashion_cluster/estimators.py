@@ -514,11 +514,12 @@ class ContrastiveSCAN(_Composite):
     neighbours : int, default 20
     views : int, default 4
     entropy_weight : float, default 5.0
-    cluster_sizes : {"equal", "estimated", "auto"}, default "auto"
+    cluster_sizes : {"equal", "estimated", "auto", "merged"}, default "auto"
         Even clusters (the SCAN paper's), clusters sized like K-Means' clusters of the
-        features, or heads for both, the estimated sizes kept only when their
-        clustering has both the higher modularity on the neighbour graph and the higher
-        agreement among its heads (see `SCANClusterer`).
+        features, heads for both, the estimated sizes kept only when their clustering
+        has both the higher modularity on the neighbour graph and the higher agreement
+        among its heads, or clusters of any size (three times as many, merged along the
+        neighbour graph: for classes known to differ much in size); see `SCANClusterer`.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
     verbose : bool, default False
