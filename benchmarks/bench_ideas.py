@@ -16,7 +16,14 @@ of each cluster, cross entropy on views, frozen features), ``knn`` (each image's
 probabilities averaged with its 20 nearest training images').
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
-        --variant avg --seed 0
+        --variant avg --seed 0 [--neighbours 20]
+
+How much the features know, and how much of it is cluster-shaped: the test accuracy of
+a vote of each test image's 20 nearest training images (labels only score), and the
+purity of 30 SCAN clusters of even size (the share of images in their cluster's
+majority class; an upper bound for merging them into classes).
+
+    python benchmarks/bench_ideas.py ceiling --encoders a.safetensors
 
 End-to-end SCAN (the paper's clustering step): a saved encoder's CNN fine-tuned with the
 SCAN loss on augmented anchors and neighbours (mined on its features), starting from the
@@ -119,10 +126,11 @@ def scan_variant(args: argparse.Namespace) -> None:
     test = torch.cat([unit(e.transform(data.x_test)) for e in encoders], 1)
     aug = torch.cat([unit(e.view_features(data.x_train, 4, generator)) for e in encoders], 2)
     mining = (feats + aug.sum(0)) / (len(aug) + 1) if args.variant == "avg" else feats
-    neighbours = scan.nearest_neighbours(mining, 20)
+    neighbours = scan.nearest_neighbours(mining, args.neighbours)
     exact = scan.nearest_neighbours
-    scan.nearest_neighbours = lambda f, k, block=512: exact(mining, k, block)
-    head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=20, epochs=30,
+    scan.nearest_neighbours = lambda f, k, block=512, seed=0: exact(mining, k, block)
+    head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
+                            epochs=30,
                             batch_size=512, entropy_weight=5.0, seed=args.seed,
                             generator=generator, min_steps=1000)
     if args.variant == "self":
@@ -134,8 +142,25 @@ def scan_variant(args: argparse.Namespace) -> None:
         predicted = probabilities[nearest].mean(1).argmax(1)
     labels = torch.from_numpy(data.train_labels.astype(np.int64))
     precision = (labels[neighbours] == labels[:, None]).float().mean()
-    print(f"{args.encoders} {args.variant} seed {args.seed}: neighbours of the same class "
-          f"{precision:.4f}, SCAN test {clustering_accuracy(data.test_labels, predicted):.4f}")
+    print(f"{args.encoders} {args.variant} seed {args.seed}, {args.neighbours} neighbours: "
+          f"neighbours of the same class {precision:.4f}, SCAN test "
+          f"{clustering_accuracy(data.test_labels, predicted):.4f}")
+
+
+def ceiling(args: argparse.Namespace) -> None:
+    from fashion_cluster import SCANClusterer
+
+    encoder, data = load(args.encoders), load_dataset("fashion-mnist")
+    feats = F.normalize(torch.from_numpy(encoder.transform(data.x_train)), dim=1)
+    test = F.normalize(torch.from_numpy(encoder.transform(data.x_test)), dim=1)
+    labels = torch.from_numpy(data.train_labels.astype(np.int64))
+    nearest = torch.cat([(test[i : i + 4096] @ feats.T).topk(20).indices
+                         for i in range(0, len(test), 4096)])
+    votes = F.one_hot(labels[nearest], 10).sum(1).argmax(1).numpy()
+    over = SCANClusterer(encoder, 30, random_state=args.seed).fit(data.x_train).labels_
+    majority = sum(np.bincount(data.train_labels[over == c]).max() for c in np.unique(over))
+    print(f"{args.encoders}: 20-neighbour vote test {(votes == data.test_labels).mean():.4f}, "
+          f"purity of 30 SCAN clusters {majority / len(over):.4f}")
 
 
 def end_to_end(args: argparse.Namespace) -> None:
@@ -193,6 +218,10 @@ def main() -> None:
     variant.add_argument("--encoders", required=True)
     variant.add_argument("--variant", choices=["base", "avg", "self", "knn"], default="base")
     variant.add_argument("--seed", type=int, default=0)
+    variant.add_argument("--neighbours", type=int, default=20)
+    limit = sub.add_parser("ceiling")
+    limit.add_argument("--encoders", required=True)
+    limit.add_argument("--seed", type=int, default=0)
     e2e = sub.add_parser("e2e")
     e2e.add_argument("--encoders", required=True)
     e2e.add_argument("--epochs", type=int, default=6)
@@ -200,7 +229,8 @@ def main() -> None:
     e2e.add_argument("--batch", type=int, default=256)
     e2e.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    {"run": whole_run, "scan": scan_variant, "e2e": end_to_end}[args.command](args)
+    {"run": whole_run, "scan": scan_variant, "ceiling": ceiling,
+     "e2e": end_to_end}[args.command](args)
 
 
 if __name__ == "__main__":
