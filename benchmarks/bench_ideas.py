@@ -130,8 +130,7 @@ def scan_variant(args: argparse.Namespace) -> None:
     exact = scan.nearest_neighbours
     scan.nearest_neighbours = lambda f, k, block=512, seed=0: exact(mining, k, block)
     head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
-                            epochs=30,
-                            batch_size=512, entropy_weight=5.0, seed=args.seed,
+                            epochs=30, batch_size=512, entropy_weight=5.0, seed=args.seed,
                             generator=generator, min_steps=1000)
     if args.variant == "self":
         head = self_label(head, feats, aug, generator)

@@ -25,6 +25,7 @@ import image_sets
 from common import machine, table
 from sklearn.cluster import KMeans
 
+from fashion_cluster.config import CLUSTER_SIZES
 from fashion_cluster.datasets import load_dataset
 from fashion_cluster.metrics import clustering_accuracy
 
@@ -68,7 +69,8 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(image_sets.RECIPES))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--preset", default="best")
-    parser.add_argument("--cluster-sizes", default=None, help="as fashion-cluster run's")
+    parser.add_argument("--cluster-sizes", choices=CLUSTER_SIZES, default=None,
+                        help="as fashion-cluster run's")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     options = ["--cluster-sizes", args.cluster_sizes] if args.cluster_sizes else []
@@ -100,9 +102,9 @@ def main() -> None:
          "mean", "points", "median run s"], rows)])
     print(text)
     if args.out:
-        args.out.write_text(f"`python benchmarks/bench_image_sets.py --sets {args.sets} "
-                            f"--seeds {args.seeds} --preset {args.preset} "
-                            f"{' '.join(options)}`\n\n{text}\n")
+        command = " ".join(["python benchmarks/bench_image_sets.py", "--sets", args.sets,
+                            "--seeds", args.seeds, "--preset", args.preset, *options])
+        args.out.write_text(f"`{command}`\n\n{text}\n")
 
 
 if __name__ == "__main__":

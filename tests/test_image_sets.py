@@ -187,6 +187,10 @@ def test_merging_joins_the_pieces_of_a_class_and_keeps_a_small_class_apart():
     assert merge_clusters(labels, index, 5, 5).tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="merge_into must be between 1 and k = 5, got 6"):
         merge_clusters(labels, index, 5, 6)
+    with pytest.raises(ValueError, match=r"one cluster for each row of neighbour_index \(20\)"):
+        merge_clusters(labels[:-1], index, 5, 3)
+    with pytest.raises(ValueError, match="labels must be clusters 0 to 3, got 0 to 4"):
+        merge_clusters(labels, index, 4, 3)
 
 
 def test_merged_cluster_sizes_recover_unequal_classes():

@@ -270,3 +270,12 @@ def test_run_trains_the_cnn_and_merged_heads_on_nproc_processes(tmp_path, real_d
     info = metrics["methods"]["scan"]["info"]
     assert info["processes"] == 2
     assert info["cluster_sizes"] == "merged" and info["over_clusters"] == 30
+    # New images get the clusters the run gave them, merged as in the run.
+    from fashion_cluster import load_run
+    from fashion_cluster.config import load_preset
+    from fashion_cluster.study import load_study_data
+
+    run, data = load_run(out), load_study_data(load_preset(str(preset)), real_dir)
+    labels, probability = run.method("scan").assign(run.scale(data.test_images))
+    np.testing.assert_array_equal(labels, run.labels["scan"]["test"])
+    assert ((probability > 0) & (probability <= 1)).all()

@@ -41,7 +41,8 @@ __all__ = ["GMMClusterer", "KMeansClusterer", "SCANClusterer", "UMAPGMMClusterer
 
 # cluster_sizes="merged" over-clusters into this many times n_clusters: 2, 3 and 5 gave
 # 59.2, 61.6 and 62.0 % on the unbalanced set, 5 seeds (benchmarks/results/
-# cluster-sizes-merged-2026-12-01.md).
+# cluster-sizes-merged-2026-12-01.md); 3 is within the spread of 5, and its clusters
+# stay larger on small sets.
 OVER_CLUSTERING = 3
 
 
@@ -378,7 +379,7 @@ class SCANClusterer(_Clusterer):
     final SCAN loss is kept (no label is looked at). With ``cluster_sizes="auto"`` a
     second group of ``heads`` heads trains for estimated sizes, and the group is chosen
     first (``info_["scan_loss"]`` and ``selected_head`` then count both groups' heads).
-    With ``cluster_sizes="merged"`` the heads learn ``OVER_CLUSTERING`` times as many
+    With ``cluster_sizes="merged"`` the heads learn 3 (``OVER_CLUSTERING``) times as many
     clusters, which are then merged into ``n_clusters``.
 
     Parameters
@@ -406,10 +407,10 @@ class SCANClusterer(_Clusterer):
         for both; the estimated sizes are kept only when their clustering has both the
         higher modularity on the neighbour graph and the higher agreement among its
         heads (`fashion_cluster.scan`); for image sets whose classes may differ much in
-        size. "merged": any sizes: ``OVER_CLUSTERING * n_clusters`` clusters of even
-        size, merged along the neighbour graph (`fashion_cluster.scan.merge_clusters`);
-        for sets whose classes are known to differ much in size (it splits or merges
-        classes of a set whose classes are of a size).
+        size. "merged": any sizes: 3 * ``n_clusters`` clusters of even size, merged
+        along the neighbour graph (`fashion_cluster.scan.merge_clusters`); for sets
+        whose classes are known to differ much in size (on classes of one size it
+        merges some that are easily confused).
     random_state : int, RandomState or None
     processes : int, default 1
         Train the heads on this many processes (torch.distributed, see
@@ -421,8 +422,8 @@ class SCANClusterer(_Clusterer):
         The fitted encoder used.
     head_ : dict of ndarray
         ``weight`` (n_clusters, d), ``bias``, ``mean`` and ``std`` of the selected head;
-        with ``cluster_sizes="merged"``, ``weight`` (OVER_CLUSTERING * n_clusters, d)
-        and ``merge``, the cluster each of its clusters is merged into.
+        with ``cluster_sizes="merged"``, ``weight`` (3 * n_clusters, d) and ``merge``,
+        the cluster each of its clusters is merged into.
     labels_ : ndarray of shape (n_samples,)
     info_ : dict
         Final SCAN loss of every head, the selected head, the settings used; with

@@ -59,13 +59,16 @@ class FittedMethod:
         features = x if self.representation is None else self.representation.transform(x)
         if not hasattr(self.clusterer, "predict_proba"):
             return self.method.predict(self.clusterer, features, x), None
-        # The most probable cluster is the prediction: one pass (UMAP's transform, the
-        # mixture, the SCAN head) gives both.
         if self.method.on_images:
+            # SCAN: its head is cheap to run twice, and merged clusters (cluster_sizes
+            # "merged") are not always those of the largest summed probability.
+            labels = self.method.predict(self.clusterer, features, x)
             proba = self.clusterer.predict_proba(x, features=features)
         else:
+            # The most probable cluster is the prediction: one pass (UMAP's transform,
+            # the mixture) gives both.
             proba = self.clusterer.predict_proba(features)
-        labels = proba.argmax(axis=1)
+            labels = proba.argmax(axis=1)
         return labels, proba[np.arange(len(labels)), labels]
 
 

@@ -165,6 +165,8 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         raise ValueError(f"SCAN on {processes} processes needs at least one image a batch "
                          f"on each: {n} images give batches of {batch}")
     batch = batch // processes * processes
+    if merge_into is not None and not 1 <= merge_into <= k:
+        raise ValueError(f"merge_into must be between 1 and k = {k}, got {merge_into}")
     in_group = world > 1 and not start_here
     device = generator.device
     if priors is not None:
@@ -204,28 +206,38 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     rows = slice(head * k, (head + 1) * k)
     out.update(weight=layer["weight"][rows], bias=layer["bias"][rows])
     if merge_into is not None:
-        labels = assign_rows(features, {**layer, **out})[:, 0]
-        out["merge"] = merge_clusters(labels, neighbour_index, k, merge_into)
+        labels = assign_rows(features, {**layer, "weight": out["weight"], "bias": out["bias"]})
+        out["merge"] = merge_clusters(labels[:, 0], neighbour_index, k, merge_into)
+        if in_group:  # every process keeps the first process's merge
+            out["merge"] = out["merge"].to(device)
+            dist.broadcast(out["merge"], src=0)
+            out["merge"] = out["merge"].cpu()
     return out
 
 
 def merge_clusters(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
-                   merge_into: int) -> torch.Tensor:
+                   merge_into: int, block: int = 65_536) -> torch.Tensor:
     """The cluster (k,) into which each of ``k`` clusters of the rows (N,) is merged, of
     ``merge_into``: starting from each cluster alone, again and again join the two
     groups that share the most links of the neighbour graph (N, neighbours), counted
-    both ways, per row of the smaller one; numbered in order of their first cluster.
+    both ways, per row of the smaller one (links are counted ``block`` rows at a time).
 
     Per row of the smaller group, so that a small class, which links mostly to itself,
     stays apart, while the pieces of a large one, which link much to each other, join.
-    Clusters no row is in have no links: they join the largest first.
+    Clusters no row is in have no links: they join the largest first (any left over are
+    merged clusters of no rows). The merged clusters are numbered in the order of the
+    cluster the others of each joined.
     """
     if not 1 <= merge_into <= k:
         raise ValueError(f"merge_into must be between 1 and k = {k}, got {merge_into}")
+    if len(labels) != len(neighbour_index):
+        raise ValueError(f"labels must have one cluster for each row of neighbour_index "
+                         f"({len(neighbour_index)}), got {len(labels)}")
+    if len(labels) and not (int(labels.min()) >= 0 and int(labels.max()) < k):
+        raise ValueError(f"labels must be clusters 0 to {k - 1}, got "
+                         f"{int(labels.min())} to {int(labels.max())}")
     labels = labels.to(neighbour_index.device)
-    pairs = labels[:, None].expand_as(neighbour_index) * k + labels[neighbour_index]
-    links = torch.bincount(pairs.reshape(-1), minlength=k * k).view(k, k).double().cpu()
-    links = links + links.T
+    links = _links(labels, neighbour_index, k, block)
     sizes = torch.bincount(labels, minlength=k).double().cpu()
     group, alive = torch.arange(k), torch.ones(k, dtype=torch.bool)
 
@@ -246,6 +258,19 @@ def merge_clusters(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
         a, b = divmod(int(share.argmax()), k)  # a < b: the first maximum of a symmetric matrix
         join(a, b)
     return torch.unique(group, return_inverse=True)[1]
+
+
+def _links(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
+           block: int) -> torch.Tensor:
+    """Links of the neighbour graph (k, k, float64, on the CPU) between each two of the
+    rows' ``k`` clusters, counted both ways, ``block`` rows at a time."""
+    links = torch.zeros(k * k, dtype=torch.float64, device=labels.device)
+    for start in range(0, len(labels), block):
+        rows = slice(start, start + block)
+        pairs = labels[rows, None] * k + labels[neighbour_index[rows]]
+        links += torch.bincount(pairs.reshape(-1), minlength=k * k)
+    links = links.view(k, k).cpu()
+    return links + links.T
 
 
 def modularity(labels: torch.Tensor, neighbour_index: torch.Tensor) -> float:
@@ -390,7 +415,7 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
     model = nn.parallel.DistributedDataParallel(layer) if world > 1 else layer
     optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3, weight_decay=1e-4)
 
-    def probabilities(index: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
+    def view_probabilities(index: torch.Tensor, view: torch.Tensor) -> torch.Tensor:
         """Cluster probabilities (rows, heads, k) of one view of each image."""
         x = _views(features, augmented, index, view, device)
         return F.softmax(model((x - mean) / std).view(len(x), heads, k), dim=2)
@@ -410,8 +435,8 @@ def _train(features: torch.Tensor, augmented: torch.Tensor, neighbour_index: tor
                 torch.randint(len(augmented) + 1, (len(anchor),), generator=generator,
                               device=device) for _ in range(2))
             partner = neighbour_index[anchor, pick]
-            p_anchor = probabilities(anchor[share], anchor_view[share])  # (share, heads, k)
-            p_partner = probabilities(partner[share], partner_view[share])
+            p_anchor = view_probabilities(anchor[share], anchor_view[share])  # (share, heads, k)
+            p_partner = view_probabilities(partner[share], partner_view[share])
             loss = _scan_loss(p_anchor, p_partner, entropy_weight, world, priors)  # (heads,)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
