@@ -9,6 +9,11 @@ features (a second view of the features' quality). ``--save`` keeps the encoder.
     python benchmarks/bench_ideas.py run --seed 0 --params '{"temperature": 0.2}'
     python benchmarks/bench_ideas.py run --seed 0 --arch deep --save deep.safetensors
 
+``--arch cc``: the base CNN trained with Contrastive Clustering's loss (Li et al., AAAI
+2021): SimCLR's plus a cluster head (10 softmax outputs) whose columns are contrasted
+between the two views (temperature 1), minus the entropy of its mean assignment; the
+cluster head is dropped and SCAN runs on the features, as for the other encoders.
+
 SCAN-step variants, on saved encoders (several: their unit-length features side by
 side): ``base`` (as the package), ``avg`` (neighbours mined on features averaged over the
 augmented views), ``self`` (then class-balanced self-labelling: the most confident half
@@ -44,10 +49,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import fashion_cluster.contrastive as contrastive
 import fashion_cluster.representations as representations
 from fashion_cluster import ContrastiveSCAN, KMeansClusterer, clustering_accuracy, load, scan
 from fashion_cluster.contrastive import SimCLRNet
 from fashion_cluster.datasets import load_dataset
+
+PROJECTION_HEAD = contrastive.projection_head  # before --arch cc replaces it
+
+
+class ClusterPair(nn.Module):
+    """SimCLR's projection head and Contrastive Clustering's cluster head, side by side:
+    64 projection outputs, then 10 cluster probabilities."""
+
+    def __init__(self, feature_dim: int = 512, k: int = 10):
+        super().__init__()
+        self.instance = PROJECTION_HEAD(feature_dim)
+        self.cluster = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(),
+                                     nn.Linear(feature_dim, k), nn.Softmax(dim=1))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.instance(h), self.cluster(h)], 1)
+
+
+def cluster_step_loss(model, batch, generator, crop_min, temperature, world):
+    """Contrastive Clustering's loss of two views of ``batch`` (one process)."""
+    views = torch.cat([contrastive.augment(batch, generator, crop_min),
+                       contrastive.augment(batch, generator, crop_min)])
+    out = model(views)
+    z, y = out[:, :64], out[:, 64:]
+    z1, z2, y1, y2 = z[: len(batch)], z[len(batch) :], y[: len(batch)], y[len(batch) :]
+    entropy = sum(-(p * p.log()).sum() for p in (y1.mean(0), y2.mean(0)))
+    return (contrastive.nt_xent(z1, z2, temperature) + contrastive.nt_xent(y1.T, y2.T, 1.0)
+            - entropy)
 
 
 class DeepSimCLRNet(SimCLRNet):
@@ -69,6 +103,9 @@ class DeepSimCLRNet(SimCLRNet):
 def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "deep":
         representations.SimCLRNet = DeepSimCLRNet
+    if args.arch == "cc":
+        contrastive.projection_head = lambda feature_dim=512: ClusterPair(feature_dim)
+        contrastive._step_loss = cluster_step_loss
     data = load_dataset("fashion-mnist")
     tic = time.perf_counter()
     model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
@@ -211,7 +248,7 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--params", default="{}")
-    run.add_argument("--arch", choices=["base", "deep"], default="base")
+    run.add_argument("--arch", choices=["base", "deep", "cc"], default="base")
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)
