@@ -152,16 +152,24 @@ def test_a_size_prior_keeps_unequal_classes_whole_and_is_chosen_for_them():
     assert clustering_accuracy(labels, assign(features, head).numpy()) > 0.99
 
 
+def _scan_on_blobs(sizes: list[int], cluster_sizes: str, feature_dim: int,
+                   encoder_batch: int, **scan) -> tuple[np.ndarray, np.ndarray, object, object]:
+    """Blobs of ``sizes``, their labels, a contrastive encoder fitted on them and
+    `SCANClusterer` (4 clusters, with ``scan`` settings) on its features."""
+    features, labels = _unequal_blobs(sizes)
+    x = features.numpy()
+    encoder = fc.ContrastiveEncoder(feature_dim=feature_dim, epochs=3, batch_size=encoder_batch,
+                                    min_steps=0, device="cpu", random_state=0).fit(x)
+    model = fc.SCANClusterer(encoder, 4, epochs=5, views=1, random_state=0,
+                             cluster_sizes=cluster_sizes, **scan).fit(x)
+    return x, labels, encoder, model
+
+
 def test_estimated_cluster_sizes_are_those_of_k_means_clusters_of_the_features():
     """cluster_sizes="estimated": one group of heads, whose prior is the sorted sizes (+1)
     of K-Means' clusters of the encoder's features."""
-    features, labels = _unequal_blobs([300, 120, 60, 30])
-    x = features.numpy()
-    encoder = fc.ContrastiveEncoder(feature_dim=8, epochs=3, batch_size=32, min_steps=0,
-                                    device="cpu", random_state=0).fit(x)
-    model = fc.SCANClusterer(encoder, 4, heads=2, epochs=5, batch_size=64, min_steps=0,
-                             views=1, neighbours=5, random_state=0,
-                             cluster_sizes="estimated").fit(x)
+    x, _, encoder, model = _scan_on_blobs([300, 120, 60, 30], "estimated", 8, 32, heads=2,
+                                          batch_size=64, min_steps=0, neighbours=5)
     k_means = fc.KMeansClusterer(4, normalize=True, device="cpu", random_state=0)
     counts = np.sort(np.bincount(k_means.fit(encoder.transform(x)).labels_, minlength=4))
     expected = (counts[::-1] + 1.0) / (counts.sum() + 4)
@@ -196,13 +204,8 @@ def test_merging_joins_the_pieces_of_a_class_and_keeps_a_small_class_apart():
 def test_merged_cluster_sizes_recover_unequal_classes():
     """cluster_sizes="merged": 3k even clusters merged back into k, which here are the
     blobs of sizes 1000/400/200/100; probabilities of merged clusters sum their parts'."""
-    features, labels = _unequal_blobs([1000, 400, 200, 100])
-    x = features.numpy()
-    encoder = fc.ContrastiveEncoder(feature_dim=16, epochs=3, batch_size=64, min_steps=0,
-                                    device="cpu", random_state=0).fit(x)
-    model = fc.SCANClusterer(encoder, 4, heads=3, epochs=5, batch_size=256, min_steps=600,
-                             views=1, neighbours=10, random_state=0,
-                             cluster_sizes="merged").fit(x)
+    x, labels, _, model = _scan_on_blobs([1000, 400, 200, 100], "merged", 16, 64, heads=3,
+                                         batch_size=256, min_steps=600, neighbours=10)
     assert model.info_["over_clusters"] == 12 and model.head_["weight"].shape[0] == 12
     assert sorted(np.unique(model.head_["merge"])) == [0, 1, 2, 3]
     assert clustering_accuracy(labels, model.labels_) > 0.99
