@@ -13,6 +13,10 @@ features (a second view of the features' quality). ``--save`` keeps the encoder.
 2021): SimCLR's plus a cluster head (10 softmax outputs) whose columns are contrasted
 between the two views (temperature 1), minus the entropy of its mean assignment; the
 cluster head is dropped and SCAN runs on the features, as for the other encoders.
+``--arch nnclr``: NNCLR's positives (Dwibedi et al., ICCV 2021): each view's projection
+is replaced by its nearest neighbour in a queue of the last 8,192 first-view projections,
+and contrasted with the other view of the same image (the other images' second views as
+negatives).
 
 SCAN-step variants, on saved encoders (several: their unit-length features side by
 side): ``base`` (as the package), ``avg`` (neighbours mined on features averaged over the
@@ -84,6 +88,27 @@ def cluster_step_loss(model, batch, generator, crop_min, temperature, world):
             - entropy)
 
 
+class NearestNeighbourLoss:
+    """NNCLR's loss of two views of a batch (one process), with its support queue."""
+
+    def __init__(self, size: int = 8192):
+        self.size, self.queue = size, None
+
+    def __call__(self, model, batch, generator, crop_min, temperature, world):
+        views = torch.cat([contrastive.augment(batch, generator, crop_min),
+                           contrastive.augment(batch, generator, crop_min)])
+        z = F.normalize(model(views), dim=1)
+        z1, z2 = z[: len(batch)], z[len(batch) :]
+        support = z1.detach() if self.queue is None else self.queue
+        targets = torch.arange(len(batch), device=z.device)
+        loss = 0.0
+        for a, b in ((z1, z2), (z2, z1)):
+            nearest = support[(a.detach() @ support.T).argmax(1)]
+            loss = loss + F.cross_entropy(nearest @ b.T / temperature, targets) / 2
+        self.queue = torch.cat([z1.detach(), support])[: self.size]
+        return loss
+
+
 class DeepSimCLRNet(SimCLRNet):
     """Four 3x3 convolutions (32-64-64-128 channels, two of stride 2) before the dense
     layer: about 6x the base network's time an epoch on 28x28 images."""
@@ -106,6 +131,8 @@ def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "cc":
         contrastive.projection_head = lambda feature_dim=512: ClusterPair(feature_dim)
         contrastive._step_loss = cluster_step_loss
+    if args.arch == "nnclr":
+        contrastive._step_loss = NearestNeighbourLoss()
     data = load_dataset("fashion-mnist")
     tic = time.perf_counter()
     model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
@@ -248,7 +275,7 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--params", default="{}")
-    run.add_argument("--arch", choices=["base", "deep", "cc"], default="base")
+    run.add_argument("--arch", choices=["base", "deep", "cc", "nnclr"], default="base")
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)
