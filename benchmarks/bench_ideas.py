@@ -76,11 +76,15 @@ class ClusterPair(nn.Module):
         return torch.cat([self.instance(h), self.cluster(h)], 1)
 
 
+def two_views(batch: torch.Tensor, generator: torch.Generator, crop_min: float):
+    """Two augmented views of each image of ``batch``, one batch after the other."""
+    return torch.cat([contrastive.augment(batch, generator, crop_min),
+                      contrastive.augment(batch, generator, crop_min)])
+
+
 def cluster_step_loss(model, batch, generator, crop_min, temperature, world):
     """Contrastive Clustering's loss of two views of ``batch`` (one process)."""
-    views = torch.cat([contrastive.augment(batch, generator, crop_min),
-                       contrastive.augment(batch, generator, crop_min)])
-    out = model(views)
+    out = model(two_views(batch, generator, crop_min))
     z, y = out[:, :64], out[:, 64:]
     z1, z2, y1, y2 = z[: len(batch)], z[len(batch) :], y[: len(batch)], y[len(batch) :]
     entropy = sum(-(p * p.log()).sum() for p in (y1.mean(0), y2.mean(0)))
@@ -95,9 +99,7 @@ class NearestNeighbourLoss:
         self.size, self.queue = size, None
 
     def __call__(self, model, batch, generator, crop_min, temperature, world):
-        views = torch.cat([contrastive.augment(batch, generator, crop_min),
-                           contrastive.augment(batch, generator, crop_min)])
-        z = F.normalize(model(views), dim=1)
+        z = F.normalize(model(two_views(batch, generator, crop_min)), dim=1)
         z1, z2 = z[: len(batch)], z[len(batch) :]
         support = z1.detach() if self.queue is None else self.queue
         targets = torch.arange(len(batch), device=z.device)
@@ -105,7 +107,8 @@ class NearestNeighbourLoss:
         for a, b in ((z1, z2), (z2, z1)):
             nearest = support[(a.detach() @ support.T).argmax(1)]
             loss = loss + F.cross_entropy(nearest @ b.T / temperature, targets) / 2
-        self.queue = torch.cat([z1.detach(), support])[: self.size]
+        older = () if self.queue is None else (self.queue,)
+        self.queue = torch.cat([z1.detach(), *older])[: self.size]
         return loss
 
 
