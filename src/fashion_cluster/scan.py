@@ -165,8 +165,8 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         raise ValueError(f"SCAN on {processes} processes needs at least one image a batch "
                          f"on each: {n} images give batches of {batch}")
     batch = batch // processes * processes
-    if merge_into is not None and not 1 <= merge_into <= k:
-        raise ValueError(f"merge_into must be between 1 and k = {k}, got {merge_into}")
+    if merge_into is not None:
+        _check_merge_into(merge_into, k)
     in_group = world > 1 and not start_here
     device = generator.device
     if priors is not None:
@@ -228,8 +228,7 @@ def merge_clusters(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
     merged clusters of no rows). The merged clusters are numbered in the order of the
     cluster the others of each joined.
     """
-    if not 1 <= merge_into <= k:
-        raise ValueError(f"merge_into must be between 1 and k = {k}, got {merge_into}")
+    _check_merge_into(merge_into, k)
     if len(labels) != len(neighbour_index):
         raise ValueError(f"labels must have one cluster for each row of neighbour_index "
                          f"({len(neighbour_index)}), got {len(labels)}")
@@ -258,6 +257,11 @@ def merge_clusters(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
         a, b = divmod(int(share.argmax()), k)  # a < b: the first maximum of a symmetric matrix
         join(a, b)
     return torch.unique(group, return_inverse=True)[1]
+
+
+def _check_merge_into(merge_into: int, k: int) -> None:
+    if not 1 <= merge_into <= k:
+        raise ValueError(f"merge_into must be between 1 and k = {k}, got {merge_into}")
 
 
 def _links(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
