@@ -9,14 +9,27 @@ features (a second view of the features' quality). ``--save`` keeps the encoder.
     python benchmarks/bench_ideas.py run --seed 0 --params '{"temperature": 0.2}'
     python benchmarks/bench_ideas.py run --seed 0 --arch deep --save deep.safetensors
 
-``--arch cc``: the base CNN trained with Contrastive Clustering's loss (Li et al., AAAI
-2021): SimCLR's plus a cluster head (10 softmax outputs) whose columns are contrasted
-between the two views (temperature 1), minus the entropy of its mean assignment; the
+``--arch wide``: the base CNN with twice the channels. ``--arch cc``: the base CNN
+trained with Contrastive Clustering's loss (Li et al., AAAI 2021): SimCLR's plus a
+cluster head (10 softmax outputs) whose columns are contrasted between the two views
+(temperature 1), minus the entropy of its mean assignment; the
 cluster head is dropped and SCAN runs on the features, as for the other encoders.
 ``--arch nnclr``: NNCLR's positives (Dwibedi et al., ICCV 2021): each view's projection
 is replaced by its nearest neighbour in a queue of the last 8,192 first-view projections,
 and contrasted with the other view of the same image (the other images' second views as
-negatives).
+negatives). ``--arch fd``: SimCLR's loss plus IDFD's feature decorrelation (Tao et al.,
+ICLR 2021). ``--arch barlow``: Barlow Twins' loss (Zbontar et al., ICML 2021) on a
+512-wide projector. ``--arch dcl``: the debiased contrastive loss (Chuang et al.,
+NeurIPS 2020) with a class prior of 1 / 10. ``--arch multicrop``: SwAV's multi-crop
+(Caron et al., NeurIPS 2020): four local crops (15-40 % of the area) beside the two
+views, each contrasted with both.
+
+The views: ``--augment JSON`` overrides keywords of ``contrastive.augment`` (``noise``,
+``jitter``, ...); ``--rotate DEG`` adds a rotation of up to DEG degrees either way,
+``--erase P`` Random Erasing and ``--blur P`` a Gaussian blur, each with probability P.
+They apply to the contrastive training and to the SCAN step's views alike.
+
+    python benchmarks/bench_ideas.py run --seed 0 --augment '{"jitter": 0}'
 
 SCAN-step variants, on saved encoders (several: their unit-length features side by
 side): ``base`` (as the package), ``avg`` (neighbours mined on features averaged over the
@@ -30,7 +43,8 @@ probabilities averaged with its 20 nearest training images').
 How much the features know, and how much of it is cluster-shaped: the test accuracy of
 a vote of each test image's 20 nearest training images (labels only score), and the
 purity of 30 SCAN clusters of even size (the share of images in their cluster's
-majority class; an upper bound for merging them into classes).
+majority class; an upper bound for merging them into classes), and that of K-Means
+with 10 to 300 clusters on the unit-length features.
 
     python benchmarks/bench_ideas.py ceiling --encoders a.safetensors
 
@@ -45,7 +59,9 @@ is chosen by it).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import time
 
 import numpy as np
@@ -128,14 +144,164 @@ class DeepSimCLRNet(SimCLRNet):
                                  nn.BatchNorm1d(feature_dim), nn.ReLU())
 
 
+class WideSimCLRNet(SimCLRNet):
+    """The base network with twice the channels (64 and 128): about 3x its time an epoch."""
+
+    def __init__(self, image_shape=(1, 28, 28), feature_dim=512):
+        super().__init__(image_shape, feature_dim)
+        c, h, w = self.config["image_shape"]
+        self.net = nn.Sequential(
+            nn.Conv2d(c, 64, 5, stride=2, padding=2, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(128),
+            nn.ReLU(), nn.Flatten(),
+            nn.Linear(128 * ((h + 3) // 4) * ((w + 3) // 4), feature_dim, bias=False),
+            nn.BatchNorm1d(feature_dim), nn.ReLU())
+
+
+def decorrelated_loss(model, batch, generator, crop_min, temperature, world):
+    """SimCLR's loss plus IDFD's feature decorrelation (one process): each of the
+    projection's 64 dimensions, as a vector over both views' batch, is told apart from
+    the others by a softmax over their cosine similarities (temperature 2)."""
+    z = model(two_views(batch, generator, crop_min))
+    columns = F.normalize(z.T, dim=1)
+    decorrelation = F.cross_entropy(columns @ columns.T / 2.0,
+                                    torch.arange(len(columns), device=z.device))
+    return contrastive.nt_xent(z[: len(batch)], z[len(batch) :], temperature) + decorrelation
+
+
+def barlow_head(feature_dim: int = 512) -> nn.Module:
+    """Barlow Twins' projector, scaled to this CNN: two 512-wide layers."""
+    return nn.Sequential(nn.Linear(feature_dim, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(),
+                         nn.Linear(512, 512))
+
+
+def barlow_loss(model, batch, generator, crop_min, temperature, world):
+    """Barlow Twins' loss (one process): the two views' cross-correlation matrix of
+    standardised projections pulled towards the identity (off-diagonal weight 1 / 512)."""
+    z = model(two_views(batch, generator, crop_min))
+    z1, z2 = z[: len(batch)], z[len(batch) :]
+    c = ((z1 - z1.mean(0)) / z1.std(0)).T @ ((z2 - z2.mean(0)) / z2.std(0)) / len(batch)
+    diagonal = torch.diagonal(c)
+    return ((1 - diagonal) ** 2).sum() + ((c**2).sum() - (diagonal**2).sum()) / len(c)
+
+
+def debiased_loss(model, batch, generator, crop_min, temperature, world, prior=0.1):
+    """Debiased contrastive loss (Chuang et al., NeurIPS 2020; one process): the
+    negatives' sum is corrected for the share ``prior`` (1 / k) of them that are
+    expected to be of the anchor's class."""
+    z = F.normalize(model(two_views(batch, generator, crop_min)), dim=1)
+    n = len(batch)
+    similarity = torch.exp(z @ z.T / temperature)
+    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    positive = similarity[torch.arange(2 * n), partner]
+    negatives = similarity.sum(1) - similarity.diagonal() - positive
+    count = 2 * n - 2
+    corrected = ((negatives - prior * count * positive) / (1 - prior)).clamp_min(
+        count * math.exp(-1 / temperature))
+    return -torch.log(positive / (positive + corrected)).mean()
+
+
+def multi_crop_loss(model, batch, generator, crop_min, temperature, world, small=4):
+    """SwAV's multi-crop with SimCLR's loss (one process): two global views (area
+    ``crop_min``..1) contrasted with each other, and ``small`` local crops (area
+    0.15..``crop_min``, resized to the full size) each contrasted with both global views."""
+    n = len(batch)
+    local = [contrastive.augment(batch, generator, 0.15, crop_max=crop_min) for _ in range(small)]
+    z = model(torch.cat([two_views(batch, generator, crop_min), *local]))
+    g1, g2 = z[:n], z[n : 2 * n]
+    loss = contrastive.nt_xent(g1, g2, temperature)
+    for j in range(small):
+        s = z[(2 + j) * n : (3 + j) * n]
+        loss = loss + (contrastive.nt_xent(s, g1, temperature)
+                       + contrastive.nt_xent(s, g2, temperature)) / 2
+    return loss / (1 + small)
+
+
+def rotated(augment, degrees: float):
+    """``augment``, then a rotation of each view by up to ``degrees`` either way."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        angle = (torch.rand(len(out), generator=generator) * 2 - 1) * degrees * torch.pi / 180
+        theta = torch.zeros(len(out), 2, 3)
+        theta[:, 0, 0], theta[:, 0, 1] = angle.cos(), -angle.sin()
+        theta[:, 1, 0], theta[:, 1, 1] = angle.sin(), angle.cos()
+        grid = F.affine_grid(theta, list(out.shape), align_corners=False)
+        return F.grid_sample(out, grid, align_corners=False)
+    return views
+
+
+def erased(augment, p: float):
+    """``augment``, then Random Erasing (Zhong et al., AAAI 2020) with probability ``p``:
+    a rectangle of 2-20 % of the area (aspect 0.3-3.3) set to zero."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        b, _, h, w = out.shape
+        draw = torch.rand(b, 5, generator=generator)
+        area = (0.02 + 0.18 * draw[:, 0]) * h * w
+        aspect = torch.exp(math.log(0.3) + (math.log(3.3) - math.log(0.3)) * draw[:, 1])
+        eh = (area * aspect).sqrt().clamp(max=h)
+        ew = (area / aspect).sqrt().clamp(max=w)
+        top, left = draw[:, 2] * (h - eh), draw[:, 3] * (w - ew)
+        rows = torch.arange(h).view(1, h, 1)
+        cols = torch.arange(w).view(1, 1, w)
+        inside = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
+                  & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)))
+        inside &= (draw[:, 4] < p).view(b, 1, 1)
+        return out.masked_fill(inside.unsqueeze(1), 0.0)
+    return views
+
+
+def blurred(augment, p: float):
+    """``augment``, then, with probability ``p``, SimCLR's Gaussian blur (sigma 0.1-2.0,
+    here in pixels of the 28x28 image; a 5x5 kernel)."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        b, c = out.shape[:2]
+        draw = torch.rand(b, 2, generator=generator)
+        sigma = 0.1 + 1.9 * draw[:, 0]
+        taps = torch.exp(-(torch.arange(-2.0, 3.0).view(1, 5) ** 2) / (2 * sigma.view(b, 1) ** 2))
+        taps = taps / taps.sum(1, keepdim=True)
+        kernel = (taps.view(b, 5, 1) * taps.view(b, 1, 5)).repeat_interleave(c, 0).unsqueeze(1)
+        smooth = F.conv2d(out.reshape(1, b * c, *out.shape[2:]), kernel, padding=2,
+                          groups=b * c).reshape(out.shape)
+        return torch.where((draw[:, 1] < p).view(b, 1, 1, 1), smooth, out)
+    return views
+
+
 def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "deep":
         representations.SimCLRNet = DeepSimCLRNet
+    if args.arch == "wide":
+        representations.SimCLRNet = WideSimCLRNet
     if args.arch == "cc":
         contrastive.projection_head = lambda feature_dim=512: ClusterPair(feature_dim)
         contrastive._step_loss = cluster_step_loss
     if args.arch == "nnclr":
         contrastive._step_loss = NearestNeighbourLoss()
+    if args.arch == "barlow":
+        contrastive.projection_head = barlow_head
+        contrastive._step_loss = barlow_loss
+    if args.arch == "multicrop":
+        contrastive._step_loss = multi_crop_loss
+    if args.arch == "dcl":
+        contrastive._step_loss = debiased_loss
+    if args.arch == "fd":
+        contrastive._step_loss = decorrelated_loss
+    if args.augment != "{}":
+        views = functools.partial(contrastive.augment, **json.loads(args.augment))
+        contrastive.augment = representations.augment = views  # training and SCAN's views
+    if args.rotate:
+        views = rotated(contrastive.augment, args.rotate)
+        contrastive.augment = representations.augment = views
+    if args.erase:
+        views = erased(contrastive.augment, args.erase)
+        contrastive.augment = representations.augment = views
+    if args.blur:
+        views = blurred(contrastive.augment, args.blur)
+        contrastive.augment = representations.augment = views
     data = load_dataset("fashion-mnist")
     tic = time.perf_counter()
     model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
@@ -146,7 +312,9 @@ def whole_run(args: argparse.Namespace) -> None:
     features = model.encoder_.transform(data.x_train)
     kmeans = KMeansClusterer(10, normalize=True, random_state=args.seed).fit(features)
     kmeans_test = kmeans.predict(model.encoder_.transform(data.x_test))
-    print(f"seed {args.seed} {args.arch} {args.params}: SCAN test "
+    print(f"seed {args.seed} {args.arch} {args.params} {args.augment} rotate {args.rotate} "
+          f"erase {args.erase} blur {args.blur}: "
+          f"SCAN test "
           f"{clustering_accuracy(data.test_labels, model.predict(data.x_test)):.4f}, "
           f"K-Means on the features {clustering_accuracy(data.test_labels, kmeans_test):.4f}, "
           f"{wall:.0f} s")
@@ -214,6 +382,8 @@ def scan_variant(args: argparse.Namespace) -> None:
 
 
 def ceiling(args: argparse.Namespace) -> None:
+    from sklearn.cluster import KMeans
+
     from fashion_cluster import SCANClusterer
 
     encoder, data = load(args.encoders), load_dataset("fashion-mnist")
@@ -224,9 +394,16 @@ def ceiling(args: argparse.Namespace) -> None:
                          for i in range(0, len(test), 4096)])
     votes = F.one_hot(labels[nearest], 10).sum(1).argmax(1).numpy()
     over = SCANClusterer(encoder, 30, random_state=args.seed).fit(data.x_train).labels_
-    majority = sum(np.bincount(data.train_labels[over == c]).max() for c in np.unique(over))
     print(f"{args.encoders}: 20-neighbour vote test {(votes == data.test_labels).mean():.4f}, "
-          f"purity of 30 SCAN clusters {majority / len(over):.4f}")
+          f"purity of 30 SCAN clusters {purity(data.train_labels, over):.4f}")
+    for k in (10, 30, 100, 300):
+        groups = KMeans(k, n_init=1, random_state=args.seed).fit_predict(feats.numpy())
+        print(f"purity of {k} K-Means clusters {purity(data.train_labels, groups):.4f}")
+
+
+def purity(labels: np.ndarray, clusters: np.ndarray) -> float:
+    """The share of images in their cluster's majority class."""
+    return sum(np.bincount(labels[clusters == c]).max() for c in np.unique(clusters)) / len(labels)
 
 
 def end_to_end(args: argparse.Namespace) -> None:
@@ -278,7 +455,13 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--params", default="{}")
-    run.add_argument("--arch", choices=["base", "deep", "cc", "nnclr"], default="base")
+    run.add_argument("--arch", default="base",
+                     choices=["base", "deep", "wide", "cc", "nnclr", "fd", "barlow", "dcl",
+                              "multicrop"])
+    run.add_argument("--augment", default="{}", help="JSON keywords of contrastive.augment")
+    run.add_argument("--rotate", type=float, default=0.0, help="degrees, either way")
+    run.add_argument("--erase", type=float, default=0.0, help="probability of erasing")
+    run.add_argument("--blur", type=float, default=0.0, help="probability of blurring")
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)

@@ -134,6 +134,17 @@ def test_umap_transform_places_test_data(monkeypatch, small_real, measured):
     assert measured("pca_umap_gmm_test", clustering_accuracy(yt, labels)) > 0.45
 
 
+def test_augment_crops_within_the_area_range():
+    # A horizontal ramp: a view's span of values is the crop's width, sqrt(area * aspect)
+    # with aspect 3/4..4/3, so area 0.25 gives 0.43..0.58 of the width, area 1 0.87..1.
+    ramp = torch.linspace(0, 1, 28).expand(64, 1, 28, 28).contiguous()
+    for area, low, high in ((0.25, 0.40, 0.61), (1.0, 0.84, 1.0)):
+        views = augment(ramp, torch.Generator().manual_seed(0), crop_min=area, crop_max=area,
+                        shift=0.0, jitter=0.0, noise=0.0)
+        span = views[:, 0, 14].amax(1) - views[:, 0, 14].amin(1)
+        assert low < float(span.min()) and float(span.max()) <= high
+
+
 def test_methods_take_other_image_sizes_and_cluster_counts():
     # A colour 20x24 image stack and 4 clusters: the encoder adapts to the shape.
     encoder = SimCLRNet(image_shape=(3, 20, 24), feature_dim=16)

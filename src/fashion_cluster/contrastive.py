@@ -62,10 +62,11 @@ def colour_matrices(b: int, generator: torch.Generator, hue: float = 0.2,
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
-            shift: float = 0.15, jitter: float = 0.4, noise: float = 0.05) -> torch.Tensor:
+            shift: float = 0.15, jitter: float = 0.4, noise: float = 0.05,
+            crop_max: float = 1.0) -> torch.Tensor:
     """Random views of a batch of images of shape (B, C, H, W) with values in [0, 1].
 
-    Random resized crop (area ``crop_min``..1, aspect 3/4..4/3, plus a shift of up to
+    Random resized crop (area ``crop_min``..``crop_max``, aspect 3/4..4/3, plus a shift of up to
     ``shift``), horizontal flip (p = 0.5), brightness / contrast jitter (``jitter``) and
     Gaussian noise (``noise``). Colour images (C = 3) also get SimCLR's colour distortion
     (`colour_matrices`): without it, the colour of an image alone tells its two views
@@ -76,7 +77,7 @@ def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return torch.rand(*shape or (b,), generator=generator, device=dev) * (hi - lo) + lo
 
-    scale = uniform(crop_min, 1.0).sqrt()
+    scale = uniform(crop_min, crop_max).sqrt()
     aspect = torch.exp(uniform(math.log(3 / 4), math.log(4 / 3)))
     sx = (scale * aspect.sqrt()).clamp(max=1.0)
     sy = (scale / aspect.sqrt()).clamp(max=1.0)
