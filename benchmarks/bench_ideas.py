@@ -26,7 +26,8 @@ views, each contrasted with both.
 
 The views: ``--augment JSON`` overrides keywords of ``contrastive.augment`` (``noise``,
 ``jitter``, ...); ``--rotate DEG`` adds a rotation of up to DEG degrees either way,
-``--erase P`` Random Erasing and ``--blur P`` a Gaussian blur, each with probability P.
+``--erase P`` Random Erasing and ``--blur P`` a Gaussian blur, each with probability P,
+``--gamma G`` a random gamma (a power between 1 / G and G).
 They apply to the contrastive training and to the SCAN step's views alike.
 
     python benchmarks/bench_ideas.py run --seed 0 --augment '{"jitter": 0}'
@@ -54,6 +55,12 @@ package's frozen-feature head; test accuracy after every epoch (only printed: no
 is chosen by it).
 
     python benchmarks/bench_ideas.py e2e --encoders a.safetensors --epochs 6
+
+Consensus of heads: the SCAN step on each encoder, then K-Means on the cluster
+probabilities of several heads side by side (every head of the first encoder; the
+selected head of each; every head of each).
+
+    python benchmarks/bench_ideas.py consensus --encoders a.safetensors,b.safetensors
 """
 
 from __future__ import annotations
@@ -271,6 +278,17 @@ def blurred(augment, p: float):
     return views
 
 
+def gamma_corrected(augment, gamma: float):
+    """``augment``, then each view's values raised to a power drawn log-uniformly in
+    1 / ``gamma``..``gamma`` (a random gamma: dark details brighter or fainter)."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        power = gamma ** (torch.rand(len(out), 1, 1, 1, generator=generator) * 2 - 1)
+        return out.clamp_min(1e-6) ** power
+    return views
+
+
 def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "deep":
         representations.SimCLRNet = DeepSimCLRNet
@@ -302,6 +320,9 @@ def whole_run(args: argparse.Namespace) -> None:
     if args.blur:
         views = blurred(contrastive.augment, args.blur)
         contrastive.augment = representations.augment = views
+    if args.gamma:
+        views = gamma_corrected(contrastive.augment, args.gamma)
+        contrastive.augment = representations.augment = views
     data = load_dataset("fashion-mnist")
     tic = time.perf_counter()
     model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
@@ -313,7 +334,7 @@ def whole_run(args: argparse.Namespace) -> None:
     kmeans = KMeansClusterer(10, normalize=True, random_state=args.seed).fit(features)
     kmeans_test = kmeans.predict(model.encoder_.transform(data.x_test))
     print(f"seed {args.seed} {args.arch} {args.params} {args.augment} rotate {args.rotate} "
-          f"erase {args.erase} blur {args.blur}: "
+          f"erase {args.erase} blur {args.blur} gamma {args.gamma}: "
           f"SCAN test "
           f"{clustering_accuracy(data.test_labels, model.predict(data.x_test)):.4f}, "
           f"K-Means on the features {clustering_accuracy(data.test_labels, kmeans_test):.4f}, "
@@ -379,6 +400,46 @@ def scan_variant(args: argparse.Namespace) -> None:
     print(f"{args.encoders} {args.variant} seed {args.seed}, {args.neighbours} neighbours: "
           f"neighbours of the same class {precision:.4f}, SCAN test "
           f"{clustering_accuracy(data.test_labels, predicted):.4f}")
+
+
+def consensus(args: argparse.Namespace) -> None:
+    """The SCAN step on each encoder; then K-Means (10 clusters, 10 starts) on the
+    cluster probabilities of several heads side by side: every head of the first encoder,
+    the selected head of every encoder, and every head of every encoder."""
+    from sklearn.cluster import KMeans
+
+    data = load_dataset("fashion-mnist")
+    trained, layers = scan._train, []
+
+    def keep_every_head(*a, **kw):
+        out = trained(*a, **kw)
+        layers.append(tuple(t.clone() for t in out["layer"]))
+        return out
+    scan._train = keep_every_head
+    every, chosen = [], []
+    for path in args.encoders.split(","):
+        encoder = load(path)
+        generator = torch.Generator().manual_seed(args.seed)
+        feats = F.normalize(torch.from_numpy(encoder.transform(data.x_train)), dim=1)
+        test = F.normalize(torch.from_numpy(encoder.transform(data.x_test)), dim=1)
+        aug = F.normalize(encoder.view_features(data.x_train, 4, generator).float(), dim=-1)
+        head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=20, epochs=30,
+                                batch_size=512, entropy_weight=5.0, seed=args.seed,
+                                generator=generator, min_steps=1000)
+        weight, bias = layers[-1]
+        every.append([scan.logits(f, {**head, "weight": weight, "bias": bias})
+                      .view(len(f), -1, 10).softmax(2) for f in (feats, test)])
+        chosen.append([p[:, head["selected"]] for p in every[-1]])
+        accuracy = clustering_accuracy(data.test_labels, scan.assign(test, head))
+        print(f"{path}: selected head test {accuracy:.4f}", flush=True)
+    for name, parts in (("the heads of the first encoder", every[:1]),
+                        ("the selected heads of every encoder", chosen),
+                        ("every head of every encoder", every)):
+        train, test = (torch.cat([p[i].reshape(len(p[i]), -1) for p in parts], 1).numpy()
+                       for i in (0, 1))
+        kmeans = KMeans(10, n_init=10, random_state=args.seed).fit(train)
+        print(f"consensus of {name}: test "
+              f"{clustering_accuracy(data.test_labels, kmeans.predict(test)):.4f}", flush=True)
 
 
 def ceiling(args: argparse.Namespace) -> None:
@@ -462,6 +523,7 @@ def main() -> None:
     run.add_argument("--rotate", type=float, default=0.0, help="degrees, either way")
     run.add_argument("--erase", type=float, default=0.0, help="probability of erasing")
     run.add_argument("--blur", type=float, default=0.0, help="probability of blurring")
+    run.add_argument("--gamma", type=float, default=0.0, help="largest power (random gamma)")
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)
@@ -471,6 +533,9 @@ def main() -> None:
     limit = sub.add_parser("ceiling")
     limit.add_argument("--encoders", required=True)
     limit.add_argument("--seed", type=int, default=0)
+    agree = sub.add_parser("consensus")
+    agree.add_argument("--encoders", required=True)
+    agree.add_argument("--seed", type=int, default=0)
     e2e = sub.add_parser("e2e")
     e2e.add_argument("--encoders", required=True)
     e2e.add_argument("--epochs", type=int, default=6)
@@ -478,7 +543,7 @@ def main() -> None:
     e2e.add_argument("--batch", type=int, default=256)
     e2e.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    {"run": whole_run, "scan": scan_variant, "ceiling": ceiling,
+    {"run": whole_run, "scan": scan_variant, "ceiling": ceiling, "consensus": consensus,
      "e2e": end_to_end}[args.command](args)
 
 
