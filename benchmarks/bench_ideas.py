@@ -26,8 +26,8 @@ views, each contrasted with both.
 
 The views: ``--augment JSON`` overrides keywords of ``contrastive.augment`` (``noise``,
 ``jitter``, ...); ``--rotate DEG`` adds a rotation of up to DEG degrees either way,
-``--erase P`` Random Erasing and ``--blur P`` a Gaussian blur, each with probability P,
-``--gamma G`` a random gamma (a power between 1 / G and G).
+``--erase P`` Random Erasing and ``--blur P`` a Gaussian blur, each with probability P.
+(A random gamma is the package's: ``--params '{"gamma": 2}'``.)
 They apply to the contrastive training and to the SCAN step's views alike.
 
     python benchmarks/bench_ideas.py run --seed 0 --augment '{"jitter": 0}'
@@ -99,15 +99,15 @@ class ClusterPair(nn.Module):
         return torch.cat([self.instance(h), self.cluster(h)], 1)
 
 
-def two_views(batch: torch.Tensor, generator: torch.Generator, crop_min: float):
+def two_views(batch: torch.Tensor, generator: torch.Generator, view_settings: dict):
     """Two augmented views of each image of ``batch``, one batch after the other."""
-    return torch.cat([contrastive.augment(batch, generator, crop_min),
-                      contrastive.augment(batch, generator, crop_min)])
+    return torch.cat([contrastive.augment(batch, generator, **view_settings),
+                      contrastive.augment(batch, generator, **view_settings)])
 
 
-def cluster_step_loss(model, batch, generator, crop_min, temperature, world):
+def cluster_step_loss(model, batch, generator, view_settings, temperature, world):
     """Contrastive Clustering's loss of two views of ``batch`` (one process)."""
-    out = model(two_views(batch, generator, crop_min))
+    out = model(two_views(batch, generator, view_settings))
     z, y = out[:, :64], out[:, 64:]
     z1, z2, y1, y2 = z[: len(batch)], z[len(batch) :], y[: len(batch)], y[len(batch) :]
     entropy = sum(-(p * p.log()).sum() for p in (y1.mean(0), y2.mean(0)))
@@ -121,8 +121,8 @@ class NearestNeighbourLoss:
     def __init__(self, size: int = 8192):
         self.size, self.queue = size, None
 
-    def __call__(self, model, batch, generator, crop_min, temperature, world):
-        z = F.normalize(model(two_views(batch, generator, crop_min)), dim=1)
+    def __call__(self, model, batch, generator, view_settings, temperature, world):
+        z = F.normalize(model(two_views(batch, generator, view_settings)), dim=1)
         z1, z2 = z[: len(batch)], z[len(batch) :]
         support = z1.detach() if self.queue is None else self.queue
         targets = torch.arange(len(batch), device=z.device)
@@ -165,11 +165,11 @@ class WideSimCLRNet(SimCLRNet):
             nn.BatchNorm1d(feature_dim), nn.ReLU())
 
 
-def decorrelated_loss(model, batch, generator, crop_min, temperature, world):
+def decorrelated_loss(model, batch, generator, view_settings, temperature, world):
     """SimCLR's loss plus IDFD's feature decorrelation (one process): each of the
     projection's 64 dimensions, as a vector over both views' batch, is told apart from
     the others by a softmax over their cosine similarities (temperature 2)."""
-    z = model(two_views(batch, generator, crop_min))
+    z = model(two_views(batch, generator, view_settings))
     columns = F.normalize(z.T, dim=1)
     decorrelation = F.cross_entropy(columns @ columns.T / 2.0,
                                     torch.arange(len(columns), device=z.device))
@@ -182,21 +182,21 @@ def barlow_head(feature_dim: int = 512) -> nn.Module:
                          nn.Linear(512, 512))
 
 
-def barlow_loss(model, batch, generator, crop_min, temperature, world):
+def barlow_loss(model, batch, generator, view_settings, temperature, world):
     """Barlow Twins' loss (one process): the two views' cross-correlation matrix of
     standardised projections pulled towards the identity (off-diagonal weight 1 / 512)."""
-    z = model(two_views(batch, generator, crop_min))
+    z = model(two_views(batch, generator, view_settings))
     z1, z2 = z[: len(batch)], z[len(batch) :]
     c = ((z1 - z1.mean(0)) / z1.std(0)).T @ ((z2 - z2.mean(0)) / z2.std(0)) / len(batch)
     diagonal = torch.diagonal(c)
     return ((1 - diagonal) ** 2).sum() + ((c**2).sum() - (diagonal**2).sum()) / len(c)
 
 
-def debiased_loss(model, batch, generator, crop_min, temperature, world, prior=0.1):
+def debiased_loss(model, batch, generator, view_settings, temperature, world, prior=0.1):
     """Debiased contrastive loss (Chuang et al., NeurIPS 2020; one process): the
     negatives' sum is corrected for the share ``prior`` (1 / k) of them that are
     expected to be of the anchor's class."""
-    z = F.normalize(model(two_views(batch, generator, crop_min)), dim=1)
+    z = F.normalize(model(two_views(batch, generator, view_settings)), dim=1)
     n = len(batch)
     similarity = torch.exp(z @ z.T / temperature)
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
@@ -208,13 +208,14 @@ def debiased_loss(model, batch, generator, crop_min, temperature, world, prior=0
     return -torch.log(positive / (positive + corrected)).mean()
 
 
-def multi_crop_loss(model, batch, generator, crop_min, temperature, world, small=4):
+def multi_crop_loss(model, batch, generator, view_settings, temperature, world, small=4):
     """SwAV's multi-crop with SimCLR's loss (one process): two global views (area
     ``crop_min``..1) contrasted with each other, and ``small`` local crops (area
     0.15..``crop_min``, resized to the full size) each contrasted with both global views."""
     n = len(batch)
-    local = [contrastive.augment(batch, generator, 0.15, crop_max=crop_min) for _ in range(small)]
-    z = model(torch.cat([two_views(batch, generator, crop_min), *local]))
+    local_settings = {**view_settings, "crop_min": 0.15, "crop_max": view_settings["crop_min"]}
+    local = [contrastive.augment(batch, generator, **local_settings) for _ in range(small)]
+    z = model(torch.cat([two_views(batch, generator, view_settings), *local]))
     g1, g2 = z[:n], z[n : 2 * n]
     loss = contrastive.nt_xent(g1, g2, temperature)
     for j in range(small):
@@ -278,17 +279,6 @@ def blurred(augment, p: float):
     return views
 
 
-def gamma_corrected(augment, gamma: float):
-    """``augment``, then each view's values raised to a power drawn log-uniformly in
-    1 / ``gamma``..``gamma`` (a random gamma: dark details brighter or fainter)."""
-
-    def views(x, generator, *args, **kwargs):
-        out = augment(x, generator, *args, **kwargs)
-        power = gamma ** (torch.rand(len(out), 1, 1, 1, generator=generator) * 2 - 1)
-        return out.clamp_min(1e-6) ** power
-    return views
-
-
 def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "deep":
         representations.SimCLRNet = DeepSimCLRNet
@@ -320,9 +310,6 @@ def whole_run(args: argparse.Namespace) -> None:
     if args.blur:
         views = blurred(contrastive.augment, args.blur)
         contrastive.augment = representations.augment = views
-    if args.gamma:
-        views = gamma_corrected(contrastive.augment, args.gamma)
-        contrastive.augment = representations.augment = views
     data = load_dataset("fashion-mnist")
     tic = time.perf_counter()
     model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
@@ -334,7 +321,7 @@ def whole_run(args: argparse.Namespace) -> None:
     kmeans = KMeansClusterer(10, normalize=True, random_state=args.seed).fit(features)
     kmeans_test = kmeans.predict(model.encoder_.transform(data.x_test))
     print(f"seed {args.seed} {args.arch} {args.params} {args.augment} rotate {args.rotate} "
-          f"erase {args.erase} blur {args.blur} gamma {args.gamma}: "
+          f"erase {args.erase} blur {args.blur}: "
           f"SCAN test "
           f"{clustering_accuracy(data.test_labels, model.predict(data.x_test)):.4f}, "
           f"K-Means on the features {clustering_accuracy(data.test_labels, kmeans_test):.4f}, "
@@ -523,7 +510,6 @@ def main() -> None:
     run.add_argument("--rotate", type=float, default=0.0, help="degrees, either way")
     run.add_argument("--erase", type=float, default=0.0, help="probability of erasing")
     run.add_argument("--blur", type=float, default=0.0, help="probability of blurring")
-    run.add_argument("--gamma", type=float, default=0.0, help="largest power (random gamma)")
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)

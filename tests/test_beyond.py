@@ -145,6 +145,18 @@ def test_augment_crops_within_the_area_range():
         assert low < float(span.min()) and float(span.max()) <= high
 
 
+def test_augment_gamma_raises_values_to_powers_between_its_inverse_and_itself():
+    # A uniform grey image whole (the centre: a crop may take in a little of the edge).
+    grey, centre = torch.full((64, 1, 28, 28), 0.25), (slice(None), 0, slice(4, 24), slice(4, 24))
+    plain = dict(crop_min=1.0, shift=0.0, jitter=0.0, noise=0.0)
+    assert torch.allclose(augment(grey, torch.Generator().manual_seed(0), **plain)[centre],
+                          grey[centre])
+    views = augment(grey, torch.Generator().manual_seed(0), gamma=2.0, **plain)[centre]
+    assert float(views.min()) >= 0.25**2 - 1e-6 and float(views.max()) <= 0.25**0.5 + 1e-6
+    assert float(views.min()) < 0.2 and float(views.max()) > 0.3  # darker and brighter
+    assert torch.allclose(views, views[:, :1, :1].expand_as(views))  # one power an image
+
+
 def test_methods_take_other_image_sizes_and_cluster_counts():
     # A colour 20x24 image stack and 4 clusters: the encoder adapts to the shape.
     encoder = SimCLRNet(image_shape=(3, 20, 24), feature_dim=16)

@@ -130,6 +130,15 @@ def test_bad_parameters_are_reported_in_fit(params, message):
         est.fit(x)
 
 
+@pytest.mark.parametrize("est", [fc.ContrastiveEncoder(gamma=0.5),
+                                 fc.ContrastiveSCAN(3, gamma=0.5)], ids=lambda e: type(e).__name__)
+def test_a_gamma_below_one_is_refused(est):
+    x = np.random.default_rng(0).random((30, 64))
+    with pytest.raises(ValueError, match=f"'gamma' parameter of {type(est).__name__} must be "
+                                         "a float >= 1.0"):
+        est.fit(x)
+
+
 @pytest.mark.parametrize(("x", "message"), [
     (np.full((20, 4), np.nan), "NaN"),
     (np.full((20, 4), np.inf), "infinity"),

@@ -99,6 +99,7 @@ class SimCLRConfig:
     learning_rate: float = 1e-3
     temperature: float = 0.5
     crop_min: float = 0.4
+    gamma: float = 1.0  # largest power of the views' random gamma correction (1: none)
     feature_dim: int = 512
     processes: int = 1  # train on this many processes (torch.distributed; --nproc)
 
@@ -180,7 +181,8 @@ _RANGES = {
     "batch_size": (1, None), "map_points": (10, None), "channels": (0, 3),
     "n_neighbors": (2, None), "n_components": (0, None), "min_dist": (0, None),
     "feature_dim": (1, None), "neighbours": (1, None), "heads": (1, None), "views": (0, None),
-    "entropy_weight": (0, None), "crop_min": (0.01, 1.0), "processes": (1, None),
+    "entropy_weight": (0, None), "crop_min": (0.01, 1.0), "gamma": (1.0, None),
+    "processes": (1, None),
     "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
 }
 _CHOICES = {

@@ -63,14 +63,17 @@ def colour_matrices(b: int, generator: torch.Generator, hue: float = 0.2,
 
 def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
             shift: float = 0.15, jitter: float = 0.4, noise: float = 0.05,
-            crop_max: float = 1.0) -> torch.Tensor:
+            crop_max: float = 1.0, gamma: float = 1.0) -> torch.Tensor:
     """Random views of a batch of images of shape (B, C, H, W) with values in [0, 1].
 
-    Random resized crop (area ``crop_min``..``crop_max``, aspect 3/4..4/3, plus a shift of up to
-    ``shift``), horizontal flip (p = 0.5), brightness / contrast jitter (``jitter``) and
-    Gaussian noise (``noise``). Colour images (C = 3) also get SimCLR's colour distortion
-    (`colour_matrices`): without it, the colour of an image alone tells its two views
-    apart from the others', and the network learns colour instead of shape.
+    Random resized crop (area ``crop_min``..``crop_max``, aspect 3/4..4/3, plus a shift
+    of up to ``shift``), horizontal flip (p = 0.5), brightness / contrast jitter
+    (``jitter``), Gaussian noise (``noise``) and, when ``gamma`` > 1, a random gamma
+    correction: values raised to a power drawn log-uniformly in 1 / ``gamma``..``gamma``,
+    which makes dark details brighter or fainter. Colour images (C = 3) also get
+    SimCLR's colour distortion (`colour_matrices`): without it, the colour of an image
+    alone tells its two views apart from the others', and the network learns colour
+    instead of shape.
     """
     b, dev = len(x), x.device
 
@@ -96,7 +99,10 @@ def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
     mean = out.mean(dim=(2, 3), keepdim=True)
     out = (out - mean) * contrast + mean + brightness * (out > 0.02).float()
     out = out + noise * torch.randn(out.shape, generator=generator, device=dev)
-    return out.clamp_(0, 1)
+    out = out.clamp_(0, 1)
+    if gamma > 1:
+        out = out.clamp_min(1e-6) ** gamma ** uniform(-1, 1, b, 1, 1, 1)
+    return out
 
 
 class SimCLRNet(nn.Module):
@@ -253,6 +259,7 @@ def train_simclr(
     learning_rate: float = 1e-3,
     temperature: float = 0.5,
     crop_min: float = 0.4,
+    gamma: float = 1.0,
     seed: int = 0,
     processes: int = 1,
     checkpoint: str | os.PathLike | None = None,
@@ -263,8 +270,9 @@ def train_simclr(
 
     Adam with weight decay 1e-6 and a one-cycle learning-rate schedule (5% warm-up);
     incomplete last batches are dropped (`fashion_cluster.training.schedule` gives the
-    settings for small sets). The history's ``loss`` is the mean NT-Xent loss per epoch.
-    Checkpointed after every epoch (see `fashion_cluster.training.Checkpoint`).
+    settings for small sets). The views are `augment`'s, with ``crop_min`` and ``gamma``.
+    The history's ``loss`` is the mean NT-Xent loss per epoch. Checkpointed after every
+    epoch (see `fashion_cluster.training.Checkpoint`).
 
     ``processes`` > 1: train on that many processes (`fashion_cluster.ddp`), started
     here, or, when this process is one of a torch.distributed group of that size
@@ -279,7 +287,7 @@ def train_simclr(
     batch_size, steps = _batch_and_steps(len(x), batch_size, processes)
     rank, world, start_here = ddp.placement(processes)
     settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                    temperature=temperature, crop_min=crop_min, seed=seed,
+                    temperature=temperature, crop_min=crop_min, gamma=gamma, seed=seed,
                     checkpoint=checkpoint)
     if start_here:
         return _train_on_processes(encoder, x, processes, progress, settings)
@@ -298,8 +306,8 @@ def train_simclr(
         views = state.generator if world == 1 else _view_generator(seed, epoch, rank, device)
         total = 0.0
         for batch in _batches(x, state.generator, batch_size, steps, rank, world, views):
-            loss = _step_loss(model, encoder.images(batch), views, crop_min, temperature,
-                              world)
+            loss = _step_loss(model, encoder.images(batch), views, state.view_settings,
+                              temperature, world)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             state.optimizer.step()
@@ -335,12 +343,13 @@ class _TrainingState:
 
     def __init__(self, encoder: SimCLRNet, x: torch.Tensor | StoreRows, steps: int,
                  rank: int, world: int, *, epochs: int, batch_size: int,
-                 learning_rate: float, temperature: float, crop_min: float, seed: int,
-                 checkpoint) -> None:
+                 learning_rate: float, temperature: float, crop_min: float, gamma: float,
+                 seed: int, checkpoint) -> None:
         device = next(encoder.parameters()).device
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             head = projection_head(encoder.config["feature_dim"]).to(device)
+        self.view_settings = {"crop_min": crop_min, "gamma": gamma}
         self.pair = _Pair({"encoder": encoder, "head": head})
         self.optimizer = torch.optim.Adam(self.pair.parameters(), lr=learning_rate,
                                           weight_decay=1e-6)
@@ -350,8 +359,8 @@ class _TrainingState:
         self.generator.manual_seed(int(seed))
         fingerprint = {"model": "SimCLRNet", "config": encoder.config, "n": len(x),
                        "epochs": epochs, "batch_size": batch_size, "lr": learning_rate,
-                       "temperature": temperature, "crop_min": crop_min, "seed": seed,
-                       "device": device.type}
+                       "temperature": temperature, "crop_min": crop_min, "gamma": gamma,
+                       "seed": seed, "device": device.type}
         if world > 1:
             fingerprint["processes"] = world
         if isinstance(x, StoreRows):  # another batch order than in memory
@@ -391,9 +400,11 @@ def _on_cpu(state):
 
 
 def _step_loss(model: nn.Module, batch: torch.Tensor, generator: torch.Generator,
-               crop_min: float, temperature: float, world: int) -> torch.Tensor:
-    """NT-Xent of two augmented views of ``batch`` (this process's share of the batch)."""
-    views = torch.cat([augment(batch, generator, crop_min), augment(batch, generator, crop_min)])
+               view_settings: dict, temperature: float, world: int) -> torch.Tensor:
+    """NT-Xent of two views of ``batch`` (this process's share of the batch), each
+    ``augment(batch, generator, **view_settings)``."""
+    views = torch.cat([augment(batch, generator, **view_settings),
+                       augment(batch, generator, **view_settings)])
     z = model(views)
     z1, z2 = z[: len(batch)], z[len(batch) :]
     if world > 1:

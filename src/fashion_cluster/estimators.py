@@ -154,6 +154,8 @@ class _Composite(Saveable, ClusterMixin, BaseEstimator):
         for name in ("min_dist", "entropy_weight"):
             if hasattr(self, name):
                 check_real(self, name, strict=False)
+        if hasattr(self, "gamma"):
+            check_real(self, "gamma", low=1.0, strict=False)
         if hasattr(self, "hidden"):
             check_sizes(self, "hidden")
         if hasattr(self, "filters"):
@@ -520,6 +522,9 @@ class ContrastiveSCAN(_Composite):
         has both the higher modularity on the neighbour graph and the higher agreement
         among its heads, or clusters of any size (three times as many, merged along the
         neighbour graph: for classes known to differ much in size); see `SCANClusterer`.
+    gamma : float, default 1.0
+        Largest power of a random gamma correction of the views (see
+        `ContrastiveEncoder`).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
     verbose : bool, default False
@@ -541,7 +546,7 @@ class ContrastiveSCAN(_Composite):
                  batch_size=512, min_steps=300, learning_rate=1e-3, temperature=0.5,
                  crop_min=0.4, scan_epochs=30, scan_min_steps=1000, heads=10, neighbours=20,
                  views=4, entropy_weight=5.0, device="auto", random_state=None,
-                 verbose=False, processes=1, cluster_sizes="auto"):
+                 verbose=False, processes=1, cluster_sizes="auto", gamma=1.0):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.feature_dim = feature_dim
@@ -562,13 +567,14 @@ class ContrastiveSCAN(_Composite):
         self.verbose = verbose
         self.processes = processes
         self.cluster_sizes = cluster_sizes
+        self.gamma = gamma
 
     def _representation(self, seed: int) -> ContrastiveEncoder:
         return ContrastiveEncoder(self.image_shape, self.feature_dim, self.epochs,
                                   self.batch_size, self.min_steps, self.learning_rate,
                                   self.temperature, self.crop_min, device=self.device,
                                   random_state=seed, verbose=self.verbose,
-                                  processes=self.processes)
+                                  processes=self.processes, gamma=self.gamma)
 
     def _clusterer(self, seed: int, k: int) -> SCANClusterer:
         return SCANClusterer(None, k, self.heads, self.scan_epochs, self.batch_size,

@@ -81,7 +81,7 @@ def _simclr(cfg, image_shape: tuple, seed: int, device: str) -> Estimator:
                               min_steps=cfg.min_steps,
                               learning_rate=cfg.learning_rate, temperature=cfg.temperature,
                               crop_min=cfg.crop_min, value_range=(0.0, 1.0), device=device,
-                              random_state=seed, processes=cfg.processes)
+                              random_state=seed, processes=cfg.processes, gamma=cfg.gamma)
 
 
 REPRESENTATIONS: dict[str, Representation] = {

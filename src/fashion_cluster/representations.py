@@ -427,8 +427,9 @@ class ContrastiveEncoder(_Network):
     """A small CNN trained with SimCLR (Chen et al. 2020), as a scikit-learn transformer.
 
     Two augmented views of each image (random crop and resize, flip, contrast,
-    brightness, noise) are pulled together and pushed away from the other images of the
-    batch (NT-Xent loss, through a projection head that is discarded after training).
+    brightness, noise, optionally a random gamma) are pulled together and pushed away
+    from the other images of the batch (NT-Xent loss, through a projection head that is
+    discarded after training).
     ``transform`` gives the CNN's features of the clean images.
 
     Parameters
@@ -456,6 +457,9 @@ class ContrastiveEncoder(_Network):
         ``torchrun``, that group. ``fit`` also takes a zarr array: uint8 images are
         scaled by 1/255 (not by the range seen, which would take a pass over the store),
         others need ``value_range``.
+    gamma : float, default 1.0
+        Largest power of a random gamma correction of the views (a power between
+        1 / ``gamma`` and ``gamma``; 1: none); see `fashion_cluster.contrastive.augment`.
 
     Attributes
     ----------
@@ -469,7 +473,7 @@ class ContrastiveEncoder(_Network):
     def __init__(self, image_shape=None, feature_dim=512, epochs=8, batch_size=512,
                  min_steps=300, learning_rate=1e-3, temperature=0.5, crop_min=0.4,
                  value_range=None, device="auto", random_state=None, verbose=False,
-                 processes=1):
+                 processes=1, gamma=1.0):
         self.image_shape = image_shape
         self.feature_dim = feature_dim
         self.epochs = epochs
@@ -483,6 +487,7 @@ class ContrastiveEncoder(_Network):
         self.random_state = random_state
         self.verbose = verbose
         self.processes = processes
+        self.gamma = gamma
 
     def _validate(self) -> None:
         super()._validate()
@@ -492,6 +497,7 @@ class ContrastiveEncoder(_Network):
         check_int(self, "min_steps", low=0)
         check_real(self, "temperature")
         check_real(self, "crop_min")
+        check_real(self, "gamma", low=1.0, strict=False)
 
     def _build(self, n_features: int) -> torch.nn.Module:
         return SimCLRNet(image_shape=self.image_shape_, feature_dim=self.feature_dim)
@@ -529,7 +535,8 @@ class ContrastiveEncoder(_Network):
         self.epochs_, self.batch_size_ = self.fit_schedule(len(x))
         return train_simclr(model, x, epochs=self.epochs_, batch_size=self.batch_size_,
                             learning_rate=self.learning_rate, temperature=self.temperature,
-                            crop_min=self.crop_min, seed=seed, processes=self.processes,
+                            crop_min=self.crop_min, gamma=self.gamma, seed=seed,
+                            processes=self.processes,
                             checkpoint=checkpoint, progress=progress)
 
     def view_features(self, X, views: int, generator: torch.Generator, block: int = 2048,
@@ -553,8 +560,9 @@ class ContrastiveEncoder(_Network):
                     x = X[start : start + block]
                     if not torch.is_tensor(x):
                         x = torch.from_numpy(self._prepare_rows(x)).to(generator.device)
-                    features = net.forward_images(augment(net.images(x), generator,
-                                                          self.crop_min)).half()
+                    views = augment(net.images(x), generator, self.crop_min,
+                                    gamma=self.gamma)
+                    features = net.forward_images(views).half()
                     out[view, start : start + len(x)] = (
                         features if torch.is_tensor(out) else features.cpu().numpy())
         return out

@@ -158,7 +158,8 @@ def _encode_and_save(run: Run, rep, est, section, key: str, weights: Path,
     history = est.history_
     training = ({"optimizer": "Adam", "loss_function": "mse"} if rep.decodes else
                 {"optimizer": "Adam (one-cycle)", "loss_function": "nt-xent",
-                 "temperature": section.temperature, "crop_min": section.crop_min})
+                 "temperature": section.temperature, "crop_min": section.crop_min,
+                 "gamma": section.gamma})
     meta = {"key": key, "kind": rep.kind, "epochs": est.n_iter_,
             "batch_size": getattr(est, "batch_size_", section.batch_size),
             "learning_rate": section.learning_rate,
