@@ -299,7 +299,10 @@ def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "fd":
         contrastive._step_loss = decorrelated_loss
     if args.augment != "{}":
-        views = functools.partial(contrastive.augment, **json.loads(args.augment))
+        keywords = json.loads(args.augment)
+        if {"crop_min", "gamma"} & set(keywords):
+            raise SystemExit("crop_min and gamma are the estimator's: pass them in --params")
+        views = functools.partial(contrastive.augment, **keywords)
         contrastive.augment = representations.augment = views  # training and SCAN's views
     if args.rotate:
         views = rotated(contrastive.augment, args.rotate)
@@ -475,7 +478,7 @@ def end_to_end(args: argparse.Namespace) -> None:
                                  weight_decay=1e-4)
 
     def probabilities(rows: torch.Tensor) -> torch.Tensor:
-        views = augment(net.images(x[rows]), generator, 0.4)
+        views = augment(net.images(x[rows]), generator, encoder.crop_min, gamma=encoder.gamma)
         return F.softmax(head((net.forward_images(views) - fitted["mean"]) / fitted["std"]), 1)
     for epoch in range(args.epochs):
         net.train()

@@ -155,6 +155,10 @@ def test_augment_gamma_raises_values_to_powers_between_its_inverse_and_itself():
     assert float(views.min()) >= 0.25**2 - 1e-6 and float(views.max()) <= 0.25**0.5 + 1e-6
     assert float(views.min()) < 0.2 and float(views.max()) > 0.3  # darker and brighter
     assert torch.allclose(views, views[:, :1, :1].expand_as(views))  # one power an image
+    for bad, message in ((dict(gamma=0.5), "gamma must be"), (dict(gamma=float("inf")), "gamma"),
+                         (dict(crop_min=0.5, crop_max=0.4), "crop_min <= crop_max")):
+        with pytest.raises(ValueError, match=message):
+            augment(grey, torch.Generator().manual_seed(0), **bad)
 
 
 def test_methods_take_other_image_sizes_and_cluster_counts():

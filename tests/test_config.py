@@ -14,6 +14,7 @@ def test_packaged_presets_load():
     assert paper.data.n_train == 0
     quick = load_preset("quick")
     assert 0 < quick.data.n_train <= 10000
+    assert load_preset("best").simclr.gamma == 2.0 and load_preset("fast").simclr.gamma == 1.0
 
 
 def test_replace_nested():
@@ -31,6 +32,7 @@ def test_replace_nested():
     ("[dense_ae]\nlearning_rate = 0", r"learning_rate must be > 0"),
     ("[dense_ae]\nepochs = true", r"dense_ae\.epochs must be int"),
     ("[clustering]\ngmm_covariance = 'round'", r"must be one of full, tied"),
+    ("[simclr]\ngamma = 0.5", r"simclr\.gamma must be >= 1"),
     ("[clustering]\nsweep_seeds = [1, 'a']", r"sweep_seeds must hold int"),
     ("this is = = not toml", r"not valid TOML"),
 ])

@@ -139,6 +139,10 @@ def test_a_gamma_below_one_is_refused(est):
         est.fit(x)
 
 
+def test_contrastive_scan_hands_its_gamma_to_its_encoder():
+    assert fc.ContrastiveSCAN(3, gamma=2.0)._representation(seed=0).gamma == 2.0
+
+
 @pytest.mark.parametrize(("x", "message"), [
     (np.full((20, 4), np.nan), "NaN"),
     (np.full((20, 4), np.inf), "infinity"),

@@ -75,6 +75,11 @@ def augment(x: torch.Tensor, generator: torch.Generator, crop_min: float = 0.4,
     alone tells its two views apart from the others', and the network learns colour
     instead of shape.
     """
+    if not (math.isfinite(gamma) and gamma >= 1):
+        raise ValueError(f"gamma must be a finite number >= 1, got {gamma!r}")
+    if not 0 < crop_min <= crop_max <= 1:
+        raise ValueError(f"expected 0 < crop_min <= crop_max <= 1, got crop_min {crop_min!r} "
+                         f"and crop_max {crop_max!r}")
     b, dev = len(x), x.device
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -359,8 +364,10 @@ class _TrainingState:
         self.generator.manual_seed(int(seed))
         fingerprint = {"model": "SimCLRNet", "config": encoder.config, "n": len(x),
                        "epochs": epochs, "batch_size": batch_size, "lr": learning_rate,
-                       "temperature": temperature, "crop_min": crop_min, "gamma": gamma,
-                       "seed": seed, "device": device.type}
+                       "temperature": temperature, "crop_min": crop_min, "seed": seed,
+                       "device": device.type}
+        if gamma != 1:  # checkpoints of runs without it stay valid
+            fingerprint["gamma"] = gamma
         if world > 1:
             fingerprint["processes"] = world
         if isinstance(x, StoreRows):  # another batch order than in memory

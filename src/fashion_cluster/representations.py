@@ -560,9 +560,9 @@ class ContrastiveEncoder(_Network):
                     x = X[start : start + block]
                     if not torch.is_tensor(x):
                         x = torch.from_numpy(self._prepare_rows(x)).to(generator.device)
-                    views = augment(net.images(x), generator, self.crop_min,
-                                    gamma=self.gamma)
-                    features = net.forward_images(views).half()
+                    augmented = augment(net.images(x), generator, self.crop_min,
+                                        gamma=self.gamma)
+                    features = net.forward_images(augmented).half()
                     out[view, start : start + len(x)] = (
                         features if torch.is_tensor(out) else features.cpu().numpy())
         return out
