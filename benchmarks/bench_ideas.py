@@ -302,17 +302,11 @@ def whole_run(args: argparse.Namespace) -> None:
         keywords = json.loads(args.augment)
         if {"crop_min", "gamma"} & set(keywords):
             raise SystemExit("crop_min and gamma are the estimator's: pass them in --params")
-        views = functools.partial(contrastive.augment, **keywords)
-        contrastive.augment = representations.augment = views  # training and SCAN's views
-    if args.rotate:
-        views = rotated(contrastive.augment, args.rotate)
-        contrastive.augment = representations.augment = views
-    if args.erase:
-        views = erased(contrastive.augment, args.erase)
-        contrastive.augment = representations.augment = views
-    if args.blur:
-        views = blurred(contrastive.augment, args.blur)
-        contrastive.augment = representations.augment = views
+        contrastive.augment = functools.partial(contrastive.augment, **keywords)
+    for wrap, value in ((rotated, args.rotate), (erased, args.erase), (blurred, args.blur)):
+        if value:
+            contrastive.augment = wrap(contrastive.augment, value)
+    representations.augment = contrastive.augment  # training and SCAN's views alike
     data = load_dataset("fashion-mnist")
     tic = time.perf_counter()
     model = ContrastiveSCAN(10, image_shape=(1, 28, 28), random_state=args.seed,
