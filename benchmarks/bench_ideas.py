@@ -26,8 +26,11 @@ views, each contrasted with both.
 
 The views: ``--augment JSON`` overrides keywords of ``contrastive.augment`` (``noise``,
 ``jitter``, ...); ``--rotate DEG`` adds a rotation of up to DEG degrees either way,
-``--erase P`` Random Erasing and ``--blur P`` a Gaussian blur, each with probability P.
-(A random gamma is the package's: ``--params '{"gamma": 2}'``.)
+``--erase P`` Random Erasing, ``--blur P`` a Gaussian blur, ``--solarize P`` BYOL's
+solarisation, ``--invert P`` an inversion and ``--tone P`` a random tone curve, each with
+probability P; ``--elastic PIXELS`` an elastic deformation. (A random gamma is the
+package's: ``--params '{"gamma": 2}'``.) ``scan --views N``: the SCAN step with N
+augmented views an image (4 in the package).
 They apply to the contrastive training and to the SCAN step's views alike.
 
     python benchmarks/bench_ideas.py run --seed 0 --augment '{"jitter": 0}'
@@ -279,6 +282,65 @@ def blurred(augment, p: float):
     return views
 
 
+def solarized(augment, p: float):
+    """``augment``, then, with probability ``p``, BYOL's solarisation: values of 0.5 and
+    above become 1 - value."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        chosen = (torch.rand(len(out), generator=generator) < p).view(-1, 1, 1, 1)
+        return torch.where(chosen & (out >= 0.5), 1 - out, out)
+    return views
+
+
+def inverted(augment, p: float):
+    """``augment``, then, with probability ``p``, the view's values inverted (1 - value)."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        chosen = (torch.rand(len(out), generator=generator) < p).view(-1, 1, 1, 1)
+        return torch.where(chosen, 1 - out, out)
+    return views
+
+
+def toned(augment, p: float, knots: int = 4):
+    """``augment``, then, with probability ``p``, a random monotone tone curve: the
+    values mapped through a piecewise-linear curve from 0 to 1 whose ``knots`` rises
+    are drawn uniformly (a wider family than the gamma's powers)."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        b = len(out)
+        draw = torch.rand(b, knots + 1, generator=generator)
+        rises = draw[:, :knots] + 0.1
+        curve = torch.cat([torch.zeros(b, 1), rises.cumsum(1)], 1)
+        curve = curve / curve[:, -1:]
+        position = out.clamp(0, 1).reshape(b, -1) * knots
+        low = position.floor().clamp(max=knots - 1).long()
+        weight = position - low
+        mapped = (curve.gather(1, low) * (1 - weight) + curve.gather(1, low + 1) * weight)
+        chosen = (draw[:, knots] < p).view(-1, 1, 1, 1)
+        return torch.where(chosen, mapped.reshape(out.shape), out)
+    return views
+
+
+def deformed(augment, pixels: float, coarse: int = 4):
+    """``augment``, then an elastic deformation: every pixel moved by a smooth random
+    field (drawn on a ``coarse`` x ``coarse`` grid, interpolated) of up to about
+    ``pixels`` pixels."""
+
+    def views(x, generator, *args, **kwargs):
+        out = augment(x, generator, *args, **kwargs)
+        b, _, h, w = out.shape
+        field = torch.rand(b, 2, coarse, coarse, generator=generator) * 2 - 1
+        field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=True)
+        field = field.permute(0, 2, 3, 1) * torch.tensor([2 * pixels / w, 2 * pixels / h])
+        identity = torch.eye(2, 3).expand(b, 2, 3)
+        grid = F.affine_grid(identity, list(out.shape), align_corners=False) + field
+        return F.grid_sample(out, grid, align_corners=False)
+    return views
+
+
 def whole_run(args: argparse.Namespace) -> None:
     if args.arch == "deep":
         representations.SimCLRNet = DeepSimCLRNet
@@ -303,7 +365,9 @@ def whole_run(args: argparse.Namespace) -> None:
         if {"crop_min", "gamma"} & set(keywords):
             raise SystemExit("crop_min and gamma are the estimator's: pass them in --params")
         contrastive.augment = functools.partial(contrastive.augment, **keywords)
-    for wrap, value in ((rotated, args.rotate), (erased, args.erase), (blurred, args.blur)):
+    for wrap, value in ((rotated, args.rotate), (erased, args.erase), (blurred, args.blur),
+                        (solarized, args.solarize), (inverted, args.invert),
+                        (toned, args.tone), (deformed, args.elastic)):
         if value:
             contrastive.augment = wrap(contrastive.augment, value)
     representations.augment = contrastive.augment  # training and SCAN's views alike
@@ -318,7 +382,8 @@ def whole_run(args: argparse.Namespace) -> None:
     kmeans = KMeansClusterer(10, normalize=True, random_state=args.seed).fit(features)
     kmeans_test = kmeans.predict(model.encoder_.transform(data.x_test))
     print(f"seed {args.seed} {args.arch} {args.params} {args.augment} rotate {args.rotate} "
-          f"erase {args.erase} blur {args.blur}: "
+          f"erase {args.erase} blur {args.blur} solarize {args.solarize} "
+          f"invert {args.invert} tone {args.tone} elastic {args.elastic}: "
           f"SCAN test "
           f"{clustering_accuracy(data.test_labels, model.predict(data.x_test)):.4f}, "
           f"K-Means on the features {clustering_accuracy(data.test_labels, kmeans_test):.4f}, "
@@ -364,7 +429,8 @@ def scan_variant(args: argparse.Namespace) -> None:
         return F.normalize(torch.as_tensor(a).float(), dim=-1)
     feats = torch.cat([unit(e.transform(data.x_train)) for e in encoders], 1)
     test = torch.cat([unit(e.transform(data.x_test)) for e in encoders], 1)
-    aug = torch.cat([unit(e.view_features(data.x_train, 4, generator)) for e in encoders], 2)
+    aug = torch.cat([unit(e.view_features(data.x_train, args.views, generator))
+                     for e in encoders], 2)
     mining = (feats + aug.sum(0)) / (len(aug) + 1) if args.variant == "avg" else feats
     neighbours = scan.nearest_neighbours(mining, args.neighbours)
     exact = scan.nearest_neighbours
@@ -381,7 +447,8 @@ def scan_variant(args: argparse.Namespace) -> None:
         predicted = probabilities[nearest].mean(1).argmax(1)
     labels = torch.from_numpy(data.train_labels.astype(np.int64))
     precision = (labels[neighbours] == labels[:, None]).float().mean()
-    print(f"{args.encoders} {args.variant} seed {args.seed}, {args.neighbours} neighbours: "
+    print(f"{args.encoders} {args.variant} seed {args.seed}, {args.neighbours} neighbours, "
+          f"{args.views} views: "
           f"neighbours of the same class {precision:.4f}, SCAN test "
           f"{clustering_accuracy(data.test_labels, predicted):.4f}")
 
@@ -507,12 +574,17 @@ def main() -> None:
     run.add_argument("--rotate", type=float, default=0.0, help="degrees, either way")
     run.add_argument("--erase", type=float, default=0.0, help="probability of erasing")
     run.add_argument("--blur", type=float, default=0.0, help="probability of blurring")
+    run.add_argument("--solarize", type=float, default=0.0, help="probability of solarising")
+    run.add_argument("--invert", type=float, default=0.0, help="probability of inverting")
+    run.add_argument("--tone", type=float, default=0.0, help="probability of a tone curve")
+    run.add_argument("--elastic", type=float, default=0.0, help="pixels of elastic movement")
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)
     variant.add_argument("--variant", choices=["base", "avg", "self", "knn"], default="base")
     variant.add_argument("--seed", type=int, default=0)
     variant.add_argument("--neighbours", type=int, default=20)
+    variant.add_argument("--views", type=int, default=4, help="augmented views an image")
     limit = sub.add_parser("ceiling")
     limit.add_argument("--encoders", required=True)
     limit.add_argument("--seed", type=int, default=0)
