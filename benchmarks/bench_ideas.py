@@ -29,20 +29,20 @@ The views: ``--augment JSON`` overrides keywords of ``contrastive.augment`` (``n
 ``--erase P`` Random Erasing, ``--blur P`` a Gaussian blur, ``--solarize P`` BYOL's
 solarisation, ``--invert P`` an inversion and ``--tone P`` a random tone curve, each with
 probability P; ``--elastic PIXELS`` an elastic deformation. (A random gamma is the
-package's: ``--params '{"gamma": 2}'``.) ``scan --views N``: the SCAN step with N
-augmented views an image (4 in the package).
-They apply to the contrastive training and to the SCAN step's views alike.
+package's: ``--params '{"gamma": 2}'``.) They apply to the contrastive training and to
+the SCAN step's views alike.
 
     python benchmarks/bench_ideas.py run --seed 0 --augment '{"jitter": 0}'
 
 SCAN-step variants, on saved encoders (several: their unit-length features side by
-side): ``base`` (as the package), ``avg`` (neighbours mined on features averaged over the
+side), with ``--views N`` augmented views an image (4 in the package): ``base`` (as the
+package), ``avg`` (neighbours mined on features averaged over the
 augmented views), ``self`` (then class-balanced self-labelling: the most confident half
 of each cluster, cross entropy on views, frozen features), ``knn`` (each image's cluster
 probabilities averaged with its 20 nearest training images').
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
-        --variant avg --seed 0 [--neighbours 20]
+        --variant avg --seed 0 [--neighbours 20] [--views 4]
 
 How much the features know, and how much of it is cluster-shaped: the test accuracy of
 a vote of each test image's 20 nearest training images (labels only score), and the
@@ -305,8 +305,9 @@ def inverted(augment, p: float):
 
 def toned(augment, p: float, knots: int = 4):
     """``augment``, then, with probability ``p``, a random monotone tone curve: the
-    values mapped through a piecewise-linear curve from 0 to 1 whose ``knots`` rises
-    are drawn uniformly (a wider family than the gamma's powers)."""
+    values mapped through a piecewise-linear curve from 0 to 1 over ``knots`` equal
+    steps, each step's rise drawn uniformly in 0.1..1.1 before the curve is scaled to
+    end at 1 (a wider family than the gamma's powers)."""
 
     def views(x, generator, *args, **kwargs):
         out = augment(x, generator, *args, **kwargs)
@@ -561,6 +562,14 @@ def end_to_end(args: argparse.Namespace) -> None:
               flush=True)
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -584,7 +593,7 @@ def main() -> None:
     variant.add_argument("--variant", choices=["base", "avg", "self", "knn"], default="base")
     variant.add_argument("--seed", type=int, default=0)
     variant.add_argument("--neighbours", type=int, default=20)
-    variant.add_argument("--views", type=int, default=4, help="augmented views an image")
+    variant.add_argument("--views", type=positive, default=4, help="augmented views an image")
     limit = sub.add_parser("ceiling")
     limit.add_argument("--encoders", required=True)
     limit.add_argument("--seed", type=int, default=0)
