@@ -4,7 +4,9 @@
 Whole runs: ``ContrastiveSCAN`` with the given parameters (JSON, over the ``best``
 preset's defaults), optionally with the deeper CNN, fitted on the 60,000 training
 images; test accuracy after Hungarian matching and that of K-Means on the encoder's
-features (a second view of the features' quality). ``--save`` keeps the encoder.
+features (a second view of the features' quality), and the SCAN loss of the head the
+run kept. ``--save PATH`` keeps the encoder, and the clusters of the training images in
+PATH.labels.npy.
 
     python benchmarks/bench_ideas.py run --seed 0 --params '{"temperature": 0.2}'
     python benchmarks/bench_ideas.py run --seed 0 --arch deep --save deep.safetensors
@@ -37,8 +39,11 @@ the SCAN step's views alike.
 SCAN-step variants, on saved encoders (several: their unit-length features side by
 side), with ``--views N`` augmented views an image (4 in the package): ``base`` (as the
 package), ``avg`` (neighbours mined on features averaged over the
-augmented views), ``self`` (then class-balanced self-labelling: the most confident half
-of each cluster, cross entropy on views, frozen features), ``knn`` (each image's cluster
+augmented views), ``whiten`` (mined on PCA-whitened features, ``--components N``
+axes), ``shared`` (the 20 of the ``--pool P`` nearest that share most of the image's P
+nearest: shared-nearest-neighbour re-ranking), ``self`` (then class-balanced
+self-labelling: the most confident half of each cluster, cross entropy on views, frozen
+features), ``knn`` (each image's cluster
 probabilities averaged with its 20 nearest training images').
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
@@ -59,6 +64,12 @@ is chosen by it).
 
     python benchmarks/bench_ideas.py e2e --encoders a.safetensors --epochs 6
 
+Stability across seeds, a label-free score of a setting: the agreement (adjusted Rand
+index and NMI) between the training clusters of every pair of whole runs saved with
+``--save``.
+
+    python benchmarks/bench_ideas.py stability --labels a.labels.npy,b.labels.npy,c.labels.npy
+
 Consensus of heads: the SCAN step on each encoder, then K-Means on the cluster
 probabilities of several heads side by side (every head of the first encoder; the
 selected head of each; every head of each).
@@ -70,6 +81,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import math
 import time
@@ -77,6 +89,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from torch import nn
 
 import fashion_cluster.contrastive as contrastive
@@ -379,6 +392,7 @@ def whole_run(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - tic
     if args.save:
         model.encoder_.save(args.save)
+        np.save(f"{args.save}.labels.npy", model.labels_)
     features = model.encoder_.transform(data.x_train)
     kmeans = KMeansClusterer(10, normalize=True, random_state=args.seed).fit(features)
     kmeans_test = kmeans.predict(model.encoder_.transform(data.x_test))
@@ -388,7 +402,13 @@ def whole_run(args: argparse.Namespace) -> None:
           f"SCAN test "
           f"{clustering_accuracy(data.test_labels, model.predict(data.x_test)):.4f}, "
           f"K-Means on the features {clustering_accuracy(data.test_labels, kmeans_test):.4f}, "
-          f"{wall:.0f} s")
+          f"selected head's SCAN loss {selected_loss(model):.4f}, {wall:.0f} s")
+
+
+def selected_loss(model: ContrastiveSCAN) -> float:
+    """The SCAN loss of the head a fitted model kept: the label-free score it chose by."""
+    info = model.clusterer_.info_
+    return float(info["scan_loss"][info["selected_head"]])
 
 
 def self_label(head: dict, feats: torch.Tensor, aug: torch.Tensor, generator: torch.Generator,
@@ -433,9 +453,13 @@ def scan_variant(args: argparse.Namespace) -> None:
     aug = torch.cat([unit(e.view_features(data.x_train, args.views, generator))
                      for e in encoders], 2)
     mining = (feats + aug.sum(0)) / (len(aug) + 1) if args.variant == "avg" else feats
+    if args.variant == "whiten":
+        mining = whitened(feats, args.components)
     neighbours = scan.nearest_neighbours(mining, args.neighbours)
-    exact = scan.nearest_neighbours
-    scan.nearest_neighbours = lambda f, k, block=512, seed=0: exact(mining, k, block)
+    if args.variant == "shared":
+        neighbours = by_shared_neighbours(scan.nearest_neighbours(mining, args.pool),
+                                          args.neighbours)
+    scan.nearest_neighbours = lambda f, k, block=512, seed=0: neighbours
     head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
                             epochs=30, batch_size=512, entropy_weight=5.0, seed=args.seed,
                             generator=generator, min_steps=1000)
@@ -449,7 +473,7 @@ def scan_variant(args: argparse.Namespace) -> None:
     labels = torch.from_numpy(data.train_labels.astype(np.int64))
     precision = (labels[neighbours] == labels[:, None]).float().mean()
     print(f"{args.encoders} {args.variant} seed {args.seed}, {args.neighbours} neighbours, "
-          f"{args.views} views: "
+          f"{args.views} views{variant_settings(args)}: "
           f"neighbours of the same class {precision:.4f}, SCAN test "
           f"{clustering_accuracy(data.test_labels, predicted):.4f}")
 
@@ -562,6 +586,46 @@ def end_to_end(args: argparse.Namespace) -> None:
               flush=True)
 
 
+def variant_settings(args: argparse.Namespace) -> str:
+    """The settings a neighbour-mining variant adds to its output line."""
+    return {"whiten": f", {args.components} principal axes",
+            "shared": f", re-ranked from {args.pool}"}.get(args.variant, "")
+
+
+def whitened(feats: torch.Tensor, components: int) -> torch.Tensor:
+    """The rows projected on their first ``components`` principal axes, each scaled to
+    unit variance (PCA whitening, as retrieval with self-supervised features uses)."""
+    centred = feats - feats.mean(0)
+    _, values, axes = torch.linalg.svd(centred[::4], full_matrices=False)
+    return centred @ axes[:components].T / values[:components]
+
+
+def by_shared_neighbours(pool: torch.Tensor, k: int, block: int = 2000) -> torch.Tensor:
+    """Of each row's ``pool`` (N, P) nearest neighbours, the ``k`` that share the most of
+    its P neighbours (ties kept in order of similarity): shared-nearest-neighbour
+    re-ranking."""
+    n, size = pool.shape
+    chosen = torch.empty(n, k, dtype=torch.int64)
+    for start in range(0, n, block):
+        rows = pool[start : start + block]
+        member = torch.zeros(len(rows), n, dtype=torch.bool)
+        member.scatter_(1, rows, True)
+        shared = member.gather(1, pool[rows].reshape(len(rows), -1)).reshape(len(rows), size, size)
+        score = shared.sum(2).float() - torch.arange(size) / size  # break ties by rank
+        chosen[start : start + block] = rows.gather(1, score.topk(k, dim=1).indices)
+    return chosen
+
+
+def stability(args: argparse.Namespace) -> None:
+    runs = {path: np.load(path) for path in args.labels.split(",")}
+    ari, nmi = [], []
+    for (a, left), (b, right) in itertools.combinations(runs.items(), 2):
+        ari.append(adjusted_rand_score(left, right))
+        nmi.append(normalized_mutual_info_score(left, right))
+        print(f"{a} / {b}: ARI {ari[-1]:.4f}, NMI {nmi[-1]:.4f}")
+    print(f"mean of {len(ari)} pairs: ARI {np.mean(ari):.4f}, NMI {np.mean(nmi):.4f}")
+
+
 def positive(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
     value = int(text)
@@ -590,13 +654,20 @@ def main() -> None:
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)
-    variant.add_argument("--variant", choices=["base", "avg", "self", "knn"], default="base")
+    variant.add_argument("--variant", choices=["base", "avg", "self", "knn", "whiten", "shared"],
+                         default="base")
+    variant.add_argument("--components", type=positive, default=64,
+                         help="principal axes kept by --variant whiten")
+    variant.add_argument("--pool", type=positive, default=50,
+                         help="neighbours re-ranked by --variant shared")
     variant.add_argument("--seed", type=int, default=0)
     variant.add_argument("--neighbours", type=int, default=20)
     variant.add_argument("--views", type=positive, default=4, help="augmented views an image")
     limit = sub.add_parser("ceiling")
     limit.add_argument("--encoders", required=True)
     limit.add_argument("--seed", type=int, default=0)
+    stable = sub.add_parser("stability")
+    stable.add_argument("--labels", required=True, help="comma-separated .labels.npy files")
     agree = sub.add_parser("consensus")
     agree.add_argument("--encoders", required=True)
     agree.add_argument("--seed", type=int, default=0)
@@ -608,7 +679,7 @@ def main() -> None:
     e2e.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     {"run": whole_run, "scan": scan_variant, "ceiling": ceiling, "consensus": consensus,
-     "e2e": end_to_end}[args.command](args)
+     "e2e": end_to_end, "stability": stability}[args.command](args)
 
 
 if __name__ == "__main__":
