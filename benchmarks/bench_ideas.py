@@ -40,14 +40,14 @@ SCAN-step variants, on saved encoders (several: their unit-length features side 
 side), with ``--views N`` augmented views an image (4 in the package): ``base`` (as the
 package), ``avg`` (neighbours mined on features averaged over the
 augmented views), ``whiten`` (mined on PCA-whitened features, ``--components N``
-axes), ``shared`` (the 20 of the ``--pool P`` nearest that share most of the image's P
-nearest: shared-nearest-neighbour re-ranking), ``self`` (then class-balanced
+axes), ``shared`` (the ``--neighbours`` of the ``--pool P`` nearest that share most of
+the image's P nearest: shared-nearest-neighbour re-ranking), ``self`` (then class-balanced
 self-labelling: the most confident half of each cluster, cross entropy on views, frozen
 features), ``knn`` (each image's cluster
 probabilities averaged with its 20 nearest training images').
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
-        --variant avg --seed 0 [--neighbours 20] [--views 4]
+        --variant avg --seed 0 [--neighbours 20] [--views 4] [--components 64] [--pool 50]
 
 How much the features know, and how much of it is cluster-shaped: the test accuracy of
 a vote of each test image's 20 nearest training images (labels only score), and the
@@ -68,7 +68,8 @@ Stability across seeds, a label-free score of a setting: the agreement (adjusted
 index and NMI) between the training clusters of every pair of whole runs saved with
 ``--save``.
 
-    python benchmarks/bench_ideas.py stability --labels a.labels.npy,b.labels.npy,c.labels.npy
+    python benchmarks/bench_ideas.py stability \
+        --labels a.safetensors.labels.npy,b.safetensors.labels.npy
 
 Consensus of heads: the SCAN step on each encoder, then K-Means on the cluster
 probabilities of several heads side by side (every head of the first encoder; the
@@ -406,7 +407,8 @@ def whole_run(args: argparse.Namespace) -> None:
 
 
 def selected_loss(model: ContrastiveSCAN) -> float:
-    """The SCAN loss of the head a fitted model kept: the label-free score it chose by."""
+    """The final SCAN loss of the head a fitted model kept (it keeps the head of lowest
+    loss among those trained for the cluster sizes it keeps)."""
     info = model.clusterer_.info_
     return float(info["scan_loss"][info["selected_head"]])
 
@@ -452,14 +454,12 @@ def scan_variant(args: argparse.Namespace) -> None:
     test = torch.cat([unit(e.transform(data.x_test)) for e in encoders], 1)
     aug = torch.cat([unit(e.view_features(data.x_train, args.views, generator))
                      for e in encoders], 2)
-    mining = (feats + aug.sum(0)) / (len(aug) + 1) if args.variant == "avg" else feats
-    if args.variant == "whiten":
-        mining = whitened(feats, args.components)
-    neighbours = scan.nearest_neighbours(mining, args.neighbours)
-    if args.variant == "shared":
-        neighbours = by_shared_neighbours(scan.nearest_neighbours(mining, args.pool),
-                                          args.neighbours)
-    scan.nearest_neighbours = lambda f, k, block=512, seed=0: neighbours
+    neighbours = mined_neighbours(args, feats, aug)
+
+    def mined(_features, k, block=512, seed=0):
+        assert k == neighbours.shape[1], f"the step asked for {k} neighbours"
+        return neighbours
+    scan.nearest_neighbours = mined
     head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
                             epochs=30, batch_size=512, entropy_weight=5.0, seed=args.seed,
                             generator=generator, min_steps=1000)
@@ -586,6 +586,23 @@ def end_to_end(args: argparse.Namespace) -> None:
               flush=True)
 
 
+def mined_neighbours(args: argparse.Namespace, feats: torch.Tensor,
+                     aug: torch.Tensor) -> torch.Tensor:
+    """The neighbour index (N, ``args.neighbours``) the SCAN step trains on, as the
+    variant mines it."""
+    exact = scan.nearest_neighbours
+    if args.variant == "avg":
+        return exact((feats + aug.sum(0)) / (len(aug) + 1), args.neighbours)
+    if args.variant == "whiten":
+        return exact(whitened(feats, args.components), args.neighbours)
+    if args.variant == "shared":
+        if args.pool <= args.neighbours:
+            raise SystemExit(f"--pool ({args.pool}) must exceed --neighbours "
+                             f"({args.neighbours}): it is re-ranked down to them")
+        return by_shared_neighbours(exact(feats, args.pool), args.neighbours)
+    return exact(feats, args.neighbours)
+
+
 def variant_settings(args: argparse.Namespace) -> str:
     """The settings a neighbour-mining variant adds to its output line."""
     return {"whiten": f", {args.components} principal axes",
@@ -594,7 +611,8 @@ def variant_settings(args: argparse.Namespace) -> str:
 
 def whitened(feats: torch.Tensor, components: int) -> torch.Tensor:
     """The rows projected on their first ``components`` principal axes, each scaled to
-    unit variance (PCA whitening, as retrieval with self-supervised features uses)."""
+    the same variance (PCA whitening, as retrieval with self-supervised features uses;
+    the axes from every fourth row)."""
     centred = feats - feats.mean(0)
     _, values, axes = torch.linalg.svd(centred[::4], full_matrices=False)
     return centred @ axes[:components].T / values[:components]
@@ -607,17 +625,23 @@ def by_shared_neighbours(pool: torch.Tensor, k: int, block: int = 2000) -> torch
     n, size = pool.shape
     chosen = torch.empty(n, k, dtype=torch.int64)
     for start in range(0, n, block):
-        rows = pool[start : start + block]
-        member = torch.zeros(len(rows), n, dtype=torch.bool)
-        member.scatter_(1, rows, True)
-        shared = member.gather(1, pool[rows].reshape(len(rows), -1)).reshape(len(rows), size, size)
-        score = shared.sum(2).float() - torch.arange(size) / size  # break ties by rank
-        chosen[start : start + block] = rows.gather(1, score.topk(k, dim=1).indices)
+        pooled = pool[start : start + block]  # (B, P) neighbour indices
+        member = torch.zeros(len(pooled), n, dtype=torch.bool)
+        member.scatter_(1, pooled, True)
+        theirs = pool[pooled].reshape(len(pooled), -1)  # each neighbour's P neighbours
+        shared = member.gather(1, theirs).reshape(len(pooled), size, size).sum(2)
+        score = shared.float() - torch.arange(size) / size  # ties: the more similar first
+        chosen[start : start + block] = pooled.gather(1, score.topk(k, dim=1).indices)
     return chosen
 
 
 def stability(args: argparse.Namespace) -> None:
-    runs = {path: np.load(path) for path in args.labels.split(",")}
+    """Agreement (ARI, NMI) between the saved training clusters of every pair of runs,
+    and its mean: a label-free score of how much a setting's result depends on the seed."""
+    paths = args.labels.split(",")
+    if len(set(paths)) < 2 or len(set(paths)) < len(paths):
+        raise SystemExit(f"--labels needs at least 2 different files, got {paths}")
+    runs = {path: np.load(path) for path in paths}
     ari, nmi = [], []
     for (a, left), (b, right) in itertools.combinations(runs.items(), 2):
         ari.append(adjusted_rand_score(left, right))
