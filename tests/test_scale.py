@@ -228,6 +228,34 @@ def test_a_process_count_other_than_the_groups_is_refused():
         start(_heads_asking_for_three, 2, (), torch.device("cpu"))
 
 
+def _merge(processes: int) -> list[int]:
+    from fashion_cluster.scan import train_heads
+
+    features = _blobs(0, n=1200)
+    out = train_heads(features, features[None].half(), 30, heads=2, neighbours=10, epochs=2,
+                      batch_size=256, entropy_weight=5.0, seed=0,
+                      generator=torch.Generator().manual_seed(0), min_steps=40,
+                      processes=processes, merge_into=10)
+    return out["merge"].tolist()
+
+
+def _every_process_merge(device, report) -> list:
+    import torch.distributed as dist
+
+    merges = [None, None]
+    dist.all_gather_object(merges, _merge(2))  # in the group, as under torchrun
+    return merges
+
+
+def test_a_group_of_processes_keeps_the_first_processs_merge():
+    from fashion_cluster.ddp import start
+
+    one = _merge(1)
+    first, second = start(_every_process_merge, 2, (), torch.device("cpu"))
+    assert first == second == one
+    assert sorted(set(one)) == list(range(10))  # 30 clusters merged into 10
+
+
 NPROC = """
 name = "nproc"
 methods = ["scan"]
