@@ -37,14 +37,17 @@ the SCAN step's views alike.
     python benchmarks/bench_ideas.py run --seed 0 --augment '{"jitter": 0}'
 
 SCAN-step variants, on saved encoders (several: their unit-length features side by
-side), with ``--views N`` augmented views an image (4 in the package): ``base`` (as the
-package), ``avg`` (neighbours mined on features averaged over the
-augmented views), ``whiten`` (mined on PCA-whitened features, ``--components N``
-axes), ``shared`` (the ``--neighbours`` of the ``--pool P`` nearest that share most of
-the image's P nearest: shared-nearest-neighbour re-ranking), ``self`` (then class-balanced
-self-labelling: the most confident half of each cluster, cross entropy on views, frozen
-features), ``knn`` (each image's cluster
-probabilities averaged with its 20 nearest training images').
+side), with ``--views N`` augmented views an image (4 in the package):
+
+- ``base``: as the package;
+- ``avg``: neighbours mined on features averaged over the augmented views;
+- ``whiten``: neighbours mined on PCA-whitened features (``--components N`` axes);
+- ``shared``: the ``--neighbours`` of the ``--pool P`` nearest that share most of the
+  image's P nearest (shared-nearest-neighbour re-ranking);
+- ``self``: then class-balanced self-labelling (the most confident half of each
+  cluster, cross entropy on views, frozen features);
+- ``knn``: each image's cluster probabilities averaged with its 20 nearest training
+  images'.
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
         --variant avg --seed 0 [--neighbours 20] [--views 4] [--components 64] [--pool 50]
