@@ -91,7 +91,7 @@ def test_an_interrupted_contrastive_run_resumes_exactly(small_real, tmp_path, pr
 
 def test_bad_settings_are_refused_before_processes_start(small_real):
     (x, _), _ = small_real
-    with pytest.raises(ValueError, match="at least 2 images a batch on each process"):
+    with pytest.raises(ValueError, match="at least 2 images a batch on each of 2 process"):
         _simclr(x[:3], 2)
 
 
@@ -170,7 +170,7 @@ def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
     assert len(one["losses"]) == 6 and one["prior"] == two["prior"]
     assert one["selected"] == two["selected"]
     torch.testing.assert_close(two["weight"], one["weight"], atol=1e-5, rtol=0)
-    with pytest.raises(ValueError, match="at least one image a batch on each"):
+    with pytest.raises(ValueError, match="at least 1 image a batch on each of 3 process"):
         _heads(features[:8], augmented[:, :8], 3)
 
 

@@ -334,10 +334,8 @@ def train_simclr(
 
 def _batch_and_steps(n: int, batch_size: int, processes: int) -> tuple[int, int]:
     """The batch (a multiple of ``processes``, at most ``n``) and the steps an epoch."""
-    batch = min(batch_size, n) // processes * processes
-    if batch < 2 * processes:
-        raise ValueError(f"SimCLR needs at least 2 images a batch on each process: "
-                         f"{n} images, batch_size {batch_size}, {processes} process(es)")
+    batch = ddp.shared_batch(min(batch_size, n), processes, 2,
+                             f"SimCLR on {n} images with batch_size {batch_size}")
     return batch, n // batch
 
 

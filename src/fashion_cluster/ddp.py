@@ -30,7 +30,7 @@ import torch.multiprocessing as mp
 
 from .errors import FashionClusterError
 
-__all__ = ["ProcessGroupError", "gather", "placement", "start", "world"]
+__all__ = ["ProcessGroupError", "gather", "placement", "shared_batch", "start", "world"]
 
 
 class ProcessGroupError(FashionClusterError, RuntimeError):
@@ -66,6 +66,22 @@ def placement(processes: int) -> tuple[int, int, bool]:
         raise ValueError(f"processes={processes}, but this process is one of a "
                          f"torch.distributed group of {group}: pass processes={group}")
     return rank, group, False
+
+
+def shared_batch(batch: int, processes: int, least: int, what: str) -> int:
+    """``batch`` rounded down to a multiple of ``processes``, so that every process
+    trains on an equal share of it.
+
+    Raises
+    ------
+    ValueError
+        A share would hold fewer than ``least`` images (the message names ``what``).
+    """
+    share = batch // processes
+    if share < least:
+        raise ValueError(f"{what} needs at least {least} image{'s' * (least > 1)} a batch "
+                         f"on each of {processes} process(es); the batch holds {batch}")
+    return share * processes
 
 
 def gather(x: torch.Tensor) -> torch.Tensor:

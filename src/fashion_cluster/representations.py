@@ -32,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from . import autoencoders as nets
+from . import ddp
 from .contrastive import SimCLRNet, StoreRows, augment, train_simclr
 from .data import scale_images
 from .devices import resolve_device
@@ -527,9 +528,10 @@ class ContrastiveEncoder(_Network):
 
     def fit_schedule(self, n_samples: int) -> tuple[int, int]:
         """Small sets train more epochs with smaller batches (`training.schedule`); on
-        several processes the batch is a multiple of their number."""
+        several processes the batch is a multiple of their number (`ddp.shared_batch`)."""
         epochs, batch = schedule(n_samples, self.epochs, self.batch_size, self.min_steps)
-        return epochs, max(batch // self.processes, 1) * self.processes
+        what = f"SimCLR on {n_samples} images"
+        return epochs, ddp.shared_batch(batch, self.processes, 2, what)
 
     def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
         self.epochs_, self.batch_size_ = self.fit_schedule(len(x))

@@ -161,10 +161,7 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     rank, world, start_here = ddp.placement(processes)
     n = len(features)
     epochs, batch = schedule(n, epochs, batch_size, min_steps)
-    if batch < processes:
-        raise ValueError(f"SCAN on {processes} processes needs at least one image a batch "
-                         f"on each: {n} images give batches of {batch}")
-    batch = batch // processes * processes
+    batch = ddp.shared_batch(batch, processes, 1, f"SCAN on {n} images")
     if merge_into is not None:
         _check_merge_into(merge_into, k)
     in_group = world > 1 and not start_here
