@@ -45,7 +45,10 @@ def _simclr(x: np.ndarray, processes: int, seed: int = 0, **kwargs):
     return encoder, np.array(history.loss)
 
 
-def test_two_processes_train_like_one_with_the_same_global_batch(small_real, measured):
+def test_two_processes_train_like_one_with_the_same_global_batch(small_real, measured,
+                                                                 tmp_path):
+    from fashion_cluster import ddp
+
     (x, _), _ = small_real
     _, one = _simclr(x, 1)
     encoder, two = _simclr(x, 2)
@@ -54,9 +57,12 @@ def test_two_processes_train_like_one_with_the_same_global_batch(small_real, mea
     # their curve differs from one process's by 0.5-0.8 % (seeds 0-5), one process's
     # curves of different seeds by up to 1 %.
     assert measured("ddp_loss_relative_difference", np.abs(two - one).max() / one.max()) < 0.02
-    again, _ = _simclr(x, 2)
-    for name, value in encoder.state_dict().items():
-        assert torch.equal(value, again.state_dict()[name]), name
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="c")
+    assert isinstance(ddp.shareable(mapped), ddp.MappedArray)  # sent by its file
+    for again in (_simclr(x, 2)[0], _simclr(mapped, 2)[0]):
+        for name, value in encoder.state_dict().items():
+            assert torch.equal(value, again.state_dict()[name]), name
 
 
 @pytest.mark.parametrize(("processes", "stored"), [(1, False), (2, False), (2, True)])

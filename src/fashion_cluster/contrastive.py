@@ -426,10 +426,11 @@ def _view_generator(seed: int, epoch: int, rank: int, device: torch.device) -> t
 def _train_on_processes(encoder: SimCLRNet, x: np.ndarray | StoreRows, processes: int,
                         progress, settings: dict) -> History:
     """`train_simclr` on ``processes`` new processes (`fashion_cluster.ddp.start`); images
-    in memory are shared with them, not copied; a store each reads itself."""
+    in memory or mapped from a file are shared with them, not copied
+    (`fashion_cluster.ddp.shareable`); a store each reads itself."""
     device = next(encoder.parameters()).device
-    shared = x if isinstance(x, StoreRows) else torch.from_numpy(
-        np.ascontiguousarray(x, dtype=np.float32)).share_memory_()
+    shared = x if isinstance(x, StoreRows) else ddp.shareable(
+        x if x.dtype == np.float32 else x.astype(np.float32))
     weights, history = ddp.start(_process, processes,
                                  (encoder.config, _on_cpu(encoder.state_dict()), shared,
                                   settings), device, on_report=progress)
@@ -439,11 +440,12 @@ def _train_on_processes(encoder: SimCLRNet, x: np.ndarray | StoreRows, processes
 
 
 def _process(device: torch.device, report, config: dict, state: dict,
-             x: torch.Tensor | StoreRows, settings: dict) -> tuple[dict, History]:
+             x: torch.Tensor | ddp.MappedArray | StoreRows, settings: dict
+             ) -> tuple[dict, History]:
     """One process of `_train_on_processes`: a copy of the encoder, trained in the group."""
     encoder = SimCLRNet(**config).to(device)
     encoder.load_state_dict(state)
-    rows = x if isinstance(x, StoreRows) else x.numpy()
+    rows = x if isinstance(x, StoreRows) else ddp.received(x, torch.device("cpu")).numpy()
     history = train_simclr(encoder, rows, processes=dist.get_world_size(), progress=report,
                            **settings)
     return _on_cpu(encoder.state_dict()), history

@@ -16,21 +16,24 @@ DistributedDataParallel averages the gradients.
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from .errors import FashionClusterError
 
-__all__ = ["ProcessGroupError", "gather", "placement", "shared_batch", "start", "world"]
+__all__ = ["MappedArray", "ProcessGroupError", "gather", "placement", "received", "shareable",
+           "shared_batch", "start", "world"]
 
 
 class ProcessGroupError(FashionClusterError, RuntimeError):
@@ -106,6 +109,37 @@ class _Gather(torch.autograd.Function):
         dist.all_reduce(grad)  # the sum of every process's gradient for every row
         rows = len(grad) // dist.get_world_size()
         return grad[dist.get_rank() * rows : (dist.get_rank() + 1) * rows]
+
+
+class MappedArray(NamedTuple):
+    """A whole array mapped from a file, sent to another process by its place in the file."""
+
+    filename: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+
+    def open(self) -> np.memmap:
+        return np.memmap(self.filename, dtype=self.dtype, mode="c", offset=self.offset,
+                         shape=self.shape)
+
+
+def shareable(x: torch.Tensor | np.ndarray) -> torch.Tensor | MappedArray:
+    """``x`` as new processes (`start`) can take it without a copy: a whole C-ordered
+    array mapped from a file by its file (a slice of one does not start at its
+    ``offset``), other arrays in shared memory. `received` takes it in the new process."""
+    if (isinstance(x, np.memmap) and isinstance(x.base, mmap.mmap) and x.filename
+            and x.flags.c_contiguous):
+        return MappedArray(str(x.filename), int(x.offset), tuple(x.shape), x.dtype.str)
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    return x.cpu().share_memory_()
+
+
+def received(x: torch.Tensor | MappedArray, device: torch.device) -> torch.Tensor:
+    """In a new process, what `shareable` sent: a mapped array stays mapped (on the CPU,
+    read as it is used), a tensor is copied to ``device`` (none on the CPU)."""
+    return torch.from_numpy(x.open()) if isinstance(x, MappedArray) else x.to(device)
 
 
 def start(fn: Callable[..., Any], processes: int, args: tuple, device: torch.device,

@@ -40,8 +40,6 @@ at a time, and the heads may train on several processes (`train_heads`).
 from __future__ import annotations
 
 import itertools
-import mmap
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -179,7 +177,7 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         generator if in_group else None)
     if start_here:
         out = ddp.start(_process, processes,
-                        (_shareable(features), _shareable(augmented),
+                        (ddp.shareable(features), ddp.shareable(augmented),
                          neighbour_index.cpu().share_memory_(), mean.cpu(), std.cpu(),
                          generator.get_state(), settings), device)
     else:
@@ -483,31 +481,6 @@ def _scan_loss(p_anchor: torch.Tensor, p_partner: torch.Tensor, entropy_weight: 
     return consistency + entropy_weight * divergence
 
 
-class _Mapped(NamedTuple):
-    """A whole array mapped from a file, sent to another process by its place in the file."""
-
-    filename: str
-    offset: int
-    shape: tuple[int, ...]
-    dtype: str
-
-    def open(self) -> np.memmap:
-        return np.memmap(self.filename, dtype=self.dtype, mode="c", offset=self.offset,
-                         shape=self.shape)
-
-
-def _shareable(x: torch.Tensor | np.ndarray) -> torch.Tensor | _Mapped:
-    """``x`` as new processes can take it without a copy: a whole C-ordered array mapped
-    from a file by its file (a slice of one does not start at its ``offset``), other
-    arrays in shared memory."""
-    if (isinstance(x, np.memmap) and isinstance(x.base, mmap.mmap) and x.filename
-            and x.flags.c_contiguous):
-        return _Mapped(str(x.filename), int(x.offset), tuple(x.shape), x.dtype.str)
-    if isinstance(x, np.ndarray):
-        x = np.ascontiguousarray(x)
-    return _tensor(x).cpu().share_memory_()
-
-
 def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     """A tensor of ``x`` (sharing its memory: a mapped array stays mapped)."""
     return x if torch.is_tensor(x) else torch.from_numpy(x)
@@ -518,8 +491,7 @@ def _process(device: torch.device, report, features, augmented, neighbour_index:
              settings: dict) -> dict:
     """One process of `train_heads` started by it: the same data (features in memory
     copied to its device, mapped ones read a batch at a time), its share of the batches."""
-    features, augmented = (_tensor(x.open()) if isinstance(x, _Mapped) else x.to(device)
-                           for x in (features, augmented))
+    features, augmented = (ddp.received(x, device) for x in (features, augmented))
     generator = torch.Generator(device=device)
     generator.set_state(generator_state)
     return _train(features, augmented, neighbour_index, mean, std, generator,
