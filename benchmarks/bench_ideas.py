@@ -47,7 +47,12 @@ side), with ``--views N`` augmented views an image (4 in the package):
 - ``self``: then class-balanced self-labelling (the most confident half of each
   cluster, cross entropy on views, frozen features);
 - ``knn``: each image's cluster probabilities averaged with its 20 nearest training
-  images'.
+  images';
+- ``temi``: the heads trained with TEMI's loss instead of SCAN's (Adaloglou et al.
+  2023: a student head and its moving-average teacher; an image's student
+  probabilities against a neighbour's teacher probabilities, pointwise mutual
+  information with beta 0.6, pairs weighted by the teacher's agreement), the head of
+  lowest loss kept; ``--beta``, ``--lr``.
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
         --variant avg --seed 0 [--neighbours 20] [--views 4] [--components 64] [--pool 50]
@@ -463,9 +468,12 @@ def scan_variant(args: argparse.Namespace) -> None:
         assert k == neighbours.shape[1], f"the step asked for {k} neighbours"
         return neighbours
     scan.nearest_neighbours = mined
-    head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
-                            epochs=30, batch_size=512, entropy_weight=5.0, seed=args.seed,
-                            generator=generator, min_steps=1000)
+    if args.variant == "temi":
+        head = temi_heads(feats, aug, neighbours, generator, beta=args.beta, lr=args.lr)
+    else:
+        head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
+                                epochs=30, batch_size=512, entropy_weight=5.0,
+                                seed=args.seed, generator=generator, min_steps=1000)
     if args.variant == "self":
         head = self_label(head, feats, aug, generator)
     predicted = scan.assign(test, head)
@@ -479,6 +487,67 @@ def scan_variant(args: argparse.Namespace) -> None:
           f"{args.views} views{variant_settings(args)}: "
           f"neighbours of the same class {precision:.4f}, SCAN test "
           f"{clustering_accuracy(data.test_labels, predicted):.4f}")
+
+
+def temi_heads(feats: torch.Tensor, aug: torch.Tensor, neighbours: torch.Tensor,
+               generator: torch.Generator, k: int = 10, heads: int = 10, epochs: int = 30,
+               batch: int = 512, beta: float = 0.6, lr: float = 1e-3) -> dict:
+    """Linear heads on the standardised features trained with TEMI's loss, as SCAN's
+    (same views, neighbours, optimiser and schedule; Adam's rate ``lr``); the head of
+    lowest loss in the last epoch, in `scan.assign`'s form. TEMI's settings: student
+    temperature 0.1, teacher 0.04, teacher momentum 0.996, cluster marginals' momentum
+    0.9. The teacher's weights are kept, as TEMI's."""
+    mean, std = scan.standardisation(feats, aug)
+    torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    student = nn.Linear(feats.shape[1], heads * k)
+    teacher = nn.Linear(feats.shape[1], heads * k).requires_grad_(False)
+    teacher.load_state_dict(student.state_dict())
+    optimizer = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=1e-4)
+    marginal = torch.full((heads, k), 1 / k)
+
+    def viewed(index: torch.Tensor) -> torch.Tensor:
+        which = torch.randint(len(aug) + 1, (len(index),), generator=generator)
+        x, augmented = feats[index].clone(), which < len(aug)
+        x[augmented] = aug[which[augmented], index[augmented]].float()
+        return (x - mean) / std
+
+    def probabilities(layer: nn.Module, x: torch.Tensor, temperature: float) -> torch.Tensor:
+        return F.softmax(layer(x).view(len(x), heads, k) / temperature, dim=2)
+
+    def pmi_loss(p_student: torch.Tensor, p_teacher: torch.Tensor,
+                 weight: torch.Tensor) -> torch.Tensor:
+        pmi = torch.log(((p_student * p_teacher).clamp_min(1e-20) ** beta / marginal).sum(2))
+        return -(weight * pmi).mean(0)  # (heads,)
+
+    n, steps = len(feats), max(1, len(feats) // batch)
+    for _ in range(max(epochs, math.ceil(1000 / steps))):
+        order, losses = torch.randperm(n, generator=generator), torch.zeros(heads)
+        for step in range(steps):
+            anchor = order[step * batch : (step + 1) * batch]
+            partner = neighbours[anchor, torch.randint(neighbours.shape[1], (len(anchor),),
+                                                       generator=generator)]
+            x_a, x_p = viewed(anchor), viewed(partner)
+            s_a, s_p = probabilities(student, x_a, 0.1), probabilities(student, x_p, 0.1)
+            with torch.no_grad():
+                t_a, t_p = probabilities(teacher, x_a, 0.04), probabilities(teacher, x_p, 0.04)
+                weight = (t_a * t_p).sum(2)
+            loss = (pmi_loss(s_a, t_p, weight) + pmi_loss(s_p, t_a, weight)) / 2
+            optimizer.zero_grad()
+            loss.sum().backward()
+            optimizer.step()
+            with torch.no_grad():
+                marginal = 0.9 * marginal + 0.1 * torch.cat([t_a, t_p]).mean(0)
+                for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
+                    t.mul_(0.996).add_(s.detach(), alpha=0.004)
+            losses += loss.detach()
+    best = int(losses.argmin())
+    rows = slice(best * k, (best + 1) * k)
+    sizes = scan.assign(feats, {"weight": teacher.weight[rows], "bias": teacher.bias[rows],
+                                "mean": mean, "std": std}).bincount(minlength=k)
+    print(f"TEMI losses {[round(float(v) / steps, 4) for v in losses]}, kept head {best}, "
+          f"cluster sizes {sizes.tolist()}")
+    return {"weight": teacher.weight[rows].clone(), "bias": teacher.bias[rows].clone(),
+            "mean": mean, "std": std}
 
 
 def consensus(args: argparse.Namespace) -> None:
@@ -681,8 +750,10 @@ def main() -> None:
     run.add_argument("--save")
     variant = sub.add_parser("scan")
     variant.add_argument("--encoders", required=True)
-    variant.add_argument("--variant", choices=["base", "avg", "self", "knn", "whiten", "shared"],
-                         default="base")
+    variant.add_argument("--variant", default="base",
+                         choices=["base", "avg", "self", "knn", "whiten", "shared", "temi"])
+    variant.add_argument("--beta", type=float, default=0.6, help="TEMI's (--variant temi)")
+    variant.add_argument("--lr", type=float, default=1e-3, help="Adam's rate (--variant temi)")
     variant.add_argument("--components", type=positive, default=64,
                          help="principal axes kept by --variant whiten")
     variant.add_argument("--pool", type=positive, default=50,
