@@ -79,6 +79,12 @@ index and NMI) between the training clusters of every pair of whole runs saved w
     python benchmarks/bench_ideas.py stability \
         --labels a.safetensors.labels.npy,b.safetensors.labels.npy
 
+Spectral clustering of the training images' 20-nearest-neighbour graph (symmetric,
+normalised; K-Means on the 10 leading eigenvectors, rows scaled to unit length); each
+test image takes the cluster most of its 20 nearest training images have.
+
+    python benchmarks/bench_ideas.py spectral --encoders a.safetensors [--seed 0]
+
 Consensus of heads: the SCAN step on each encoder, then K-Means on the cluster
 probabilities of several heads side by side (every head of the first encoder; the
 selected head of each; every head of each).
@@ -610,6 +616,31 @@ def ceiling(args: argparse.Namespace) -> None:
         print(f"purity of {k} K-Means clusters {purity(data.train_labels, groups):.4f}")
 
 
+def spectral(args: argparse.Namespace) -> None:
+    import scipy.sparse as sparse
+    from scipy.sparse.linalg import eigsh
+    from sklearn.cluster import KMeans
+
+    encoder, data = load(args.encoders), load_dataset("fashion-mnist")
+    feats = F.normalize(torch.from_numpy(encoder.transform(data.x_train)), dim=1)
+    test = F.normalize(torch.from_numpy(encoder.transform(data.x_test)), dim=1)
+    nearest = scan.nearest_neighbours(feats, 20).numpy()
+    n = len(feats)
+    graph = sparse.csr_matrix((np.ones(nearest.size, np.float32),
+                               (np.repeat(np.arange(n), 20), nearest.ravel())), shape=(n, n))
+    graph = graph.maximum(graph.T)
+    scale = sparse.diags(1 / np.sqrt(np.asarray(graph.sum(1)).ravel()))
+    values, vectors = eigsh(scale @ graph @ scale, k=10, which="LA", tol=1e-4)
+    rows = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    train = KMeans(10, n_init=10, random_state=args.seed).fit_predict(rows)
+    voters = torch.cat([(test[i : i + 4096] @ feats.T).topk(20).indices
+                        for i in range(0, len(test), 4096)]).numpy()
+    votes = np.array([np.bincount(v, minlength=10).argmax() for v in train[voters]])
+    print(f"{args.encoders} spectral, eigenvalues {[round(float(v), 4) for v in values]}: train "
+          f"{clustering_accuracy(data.train_labels, train):.4f}, "
+          f"test {clustering_accuracy(data.test_labels, votes):.4f}")
+
+
 def purity(labels: np.ndarray, clusters: np.ndarray) -> float:
     """The share of images in their cluster's majority class."""
     return sum(np.bincount(labels[clusters == c]).max() for c in np.unique(clusters)) / len(labels)
@@ -766,6 +797,9 @@ def main() -> None:
     limit.add_argument("--seed", type=int, default=0)
     stable = sub.add_parser("stability")
     stable.add_argument("--labels", required=True, help="comma-separated .labels.npy files")
+    graph = sub.add_parser("spectral")
+    graph.add_argument("--encoders", required=True)
+    graph.add_argument("--seed", type=int, default=0)
     agree = sub.add_parser("consensus")
     agree.add_argument("--encoders", required=True)
     agree.add_argument("--seed", type=int, default=0)
@@ -777,7 +811,7 @@ def main() -> None:
     e2e.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     {"run": whole_run, "scan": scan_variant, "ceiling": ceiling, "consensus": consensus,
-     "e2e": end_to_end, "stability": stability}[args.command](args)
+     "e2e": end_to_end, "stability": stability, "spectral": spectral}[args.command](args)
 
 
 if __name__ == "__main__":
