@@ -46,8 +46,8 @@ def _simclr(x: np.ndarray, processes: int, seed: int = 0, **kwargs):
 
 
 def test_two_processes_train_like_one_with_the_same_global_batch(small_real, measured,
-                                                                 tmp_path):
-    from fashion_cluster import ddp
+                                                                 tmp_path, monkeypatch):
+    from fashion_cluster import contrastive, ddp
 
     (x, _), _ = small_real
     _, one = _simclr(x, 1)
@@ -59,10 +59,18 @@ def test_two_processes_train_like_one_with_the_same_global_batch(small_real, mea
     assert measured("ddp_loss_relative_difference", np.abs(two - one).max() / one.max()) < 0.02
     np.save(tmp_path / "x.npy", x.astype(np.float32))
     mapped = np.load(tmp_path / "x.npy", mmap_mode="c")
-    assert isinstance(ddp.shareable(mapped), ddp.MappedArray)  # sent by its file
-    for again in (_simclr(x, 2)[0], _simclr(mapped, 2)[0]):
+    sent, shareable = [], ddp.shareable
+
+    def recorded(a):
+        sent.append(shareable(a))
+        return sent[-1]
+    monkeypatch.setattr(contrastive.ddp, "shareable", recorded)
+    for images in (x, torch.from_numpy(x), mapped):
+        again, _ = _simclr(images, 2)
         for name, value in encoder.state_dict().items():
             assert torch.equal(value, again.state_dict()[name]), name
+    # Arrays and tensors in shared memory, a mapped array by its file.
+    assert [type(a) for a in sent] == [torch.Tensor, torch.Tensor, ddp.MappedArray]
 
 
 @pytest.mark.parametrize(("processes", "stored"), [(1, False), (2, False), (2, True)])
@@ -96,9 +104,18 @@ def test_an_interrupted_contrastive_run_resumes_exactly(small_real, tmp_path, pr
 
 
 def test_bad_settings_are_refused_before_processes_start(small_real):
+    from fashion_cluster import ContrastiveEncoder
+    from fashion_cluster.ddp import shared_batch
+
     (x, _), _ = small_real
     with pytest.raises(ValueError, match="at least 2 images a batch on each of 2 process"):
         _simclr(x[:3], 2)
+    with pytest.raises(ValueError, match="SimCLR on 12 images .* on each of 2 process"):
+        ContrastiveEncoder(processes=2).fit_schedule(12)  # batches of 3 at most
+    assert ContrastiveEncoder(processes=3).fit_schedule(60_000) == (8, 510)
+    assert shared_batch(513, 2, 1, "x") == 512 and shared_batch(4, 2, 2, "x") == 4
+    with pytest.raises(ValueError, match="^SCAN needs at least 1 image a batch on each of 3"):
+        shared_batch(2, 3, 1, "SCAN")
 
 
 def test_a_failing_process_is_reported_with_its_error(small_real):

@@ -429,8 +429,9 @@ def _train_on_processes(encoder: SimCLRNet, x: np.ndarray | StoreRows, processes
     in memory or mapped from a file are shared with them, not copied
     (`fashion_cluster.ddp.shareable`); a store each reads itself."""
     device = next(encoder.parameters()).device
-    shared = x if isinstance(x, StoreRows) else ddp.shareable(
-        x if x.dtype == np.float32 else x.astype(np.float32))
+    if not (isinstance(x, StoreRows) or isinstance(x, np.ndarray) and x.dtype == np.float32):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+    shared = x if isinstance(x, StoreRows) else ddp.shareable(x)
     weights, history = ddp.start(_process, processes,
                                  (encoder.config, _on_cpu(encoder.state_dict()), shared,
                                   settings), device, on_report=progress)

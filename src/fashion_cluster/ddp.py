@@ -127,7 +127,9 @@ class MappedArray(NamedTuple):
 def shareable(x: torch.Tensor | np.ndarray) -> torch.Tensor | MappedArray:
     """``x`` as new processes (`start`) can take it without a copy: a whole C-ordered
     array mapped from a file by its file (a slice of one does not start at its
-    ``offset``), other arrays in shared memory. `received` takes it in the new process."""
+    ``offset``), other arrays in shared memory. `received` takes it in the new process.
+    The new processes read the file: what this process changed in a copy-on-write
+    mapping (``mmap_mode="c"``) is not theirs to see."""
     if (isinstance(x, np.memmap) and isinstance(x.base, mmap.mmap) and x.filename
             and x.flags.c_contiguous):
         return MappedArray(str(x.filename), int(x.offset), tuple(x.shape), x.dtype.str)

@@ -528,9 +528,16 @@ class ContrastiveEncoder(_Network):
 
     def fit_schedule(self, n_samples: int) -> tuple[int, int]:
         """Small sets train more epochs with smaller batches (`training.schedule`); on
-        several processes the batch is a multiple of their number (`ddp.shared_batch`)."""
+        several processes the batch is a multiple of their number (`ddp.shared_batch`).
+
+        Raises
+        ------
+        ValueError
+            Too few images for 2 a batch on each process (batches hold at most a
+            quarter of the images).
+        """
         epochs, batch = schedule(n_samples, self.epochs, self.batch_size, self.min_steps)
-        what = f"SimCLR on {n_samples} images"
+        what = f"SimCLR on {n_samples} images (batches of at most a quarter of them)"
         return epochs, ddp.shared_batch(batch, self.processes, 2, what)
 
     def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
