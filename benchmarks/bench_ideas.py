@@ -52,7 +52,7 @@ side), with ``--views N`` augmented views an image (4 in the package):
   2023: a student head and its moving-average teacher; an image's student
   probabilities against a neighbour's teacher probabilities, pointwise mutual
   information with beta 0.6, pairs weighted by the teacher's agreement), the head of
-  lowest loss kept; ``--beta``, ``--lr``.
+  lowest loss kept; ``--beta``, ``--lr``, ``--teacher-temperature``.
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
         --variant avg --seed 0 [--neighbours 20] [--views 4] [--components 64] [--pool 50]
@@ -475,9 +475,10 @@ def scan_variant(args: argparse.Namespace) -> None:
         return neighbours
     scan.nearest_neighbours = mined
     if args.variant == "temi":
-        head = temi_heads(feats, aug, neighbours, generator, beta=args.beta, lr=args.lr)
+        head = temi_heads(feats, aug, neighbours, generator, beta=args.beta, lr=args.lr,
+                          teacher_temperature=args.teacher_temperature)
     else:
-        head = scan.train_heads(feats, aug.half(), 10, heads=10, neighbours=args.neighbours,
+        head = scan.train_heads(feats, aug.half(), 10, heads=args.heads, neighbours=args.neighbours,
                                 epochs=30, batch_size=512, entropy_weight=5.0,
                                 seed=args.seed, generator=generator, min_steps=1000)
     if args.variant == "self":
@@ -490,22 +491,27 @@ def scan_variant(args: argparse.Namespace) -> None:
     labels = torch.from_numpy(data.train_labels.astype(np.int64))
     precision = (labels[neighbours] == labels[:, None]).float().mean()
     print(f"{args.encoders} {args.variant} seed {args.seed}, {args.neighbours} neighbours, "
-          f"{args.views} views{variant_settings(args)}: "
+          f"{args.views} views, {args.heads} heads{variant_settings(args)}: "
           f"neighbours of the same class {precision:.4f}, SCAN test "
           f"{clustering_accuracy(data.test_labels, predicted):.4f}")
 
 
 def temi_heads(feats: torch.Tensor, aug: torch.Tensor, neighbours: torch.Tensor,
                generator: torch.Generator, k: int = 10, heads: int = 10, epochs: int = 30,
-               batch: int = 512, beta: float = 0.6, lr: float = 1e-3) -> dict:
+               batch: int = 512, beta: float = 0.6, lr: float = 1e-3,
+               teacher_temperature: float = 0.1) -> dict:
     """Linear heads on the standardised features trained with TEMI's loss, as SCAN's
     (same views, neighbours, optimiser and schedule; Adam's rate ``lr``); the head of
     lowest loss in the last epoch, in `scan.assign`'s form. TEMI's settings: student
-    temperature 0.1, teacher 0.04, teacher momentum 0.996, cluster marginals' momentum
-    0.9. The teacher's weights are kept, as TEMI's."""
+    temperature 0.1, teacher ``teacher_temperature`` (TEMI's code: 0.1), teacher momentum
+    0.996, cluster marginals' momentum 0.9 (updated with the batch before its loss), each
+    pair weighted by the teacher's agreement averaged over the heads. The teacher's
+    weights are kept, as TEMI's. Not TEMI's: linear heads (its are MLPs), Adam at a
+    constant rate (its AdamW warms up)."""
     mean, std = scan.standardisation(feats, aug)
-    torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
-    student = nn.Linear(feats.shape[1], heads * k)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+        student = nn.Linear(feats.shape[1], heads * k)
     teacher = nn.Linear(feats.shape[1], heads * k).requires_grad_(False)
     teacher.load_state_dict(student.state_dict())
     optimizer = torch.optim.Adam(student.parameters(), lr=lr, weight_decay=1e-4)
@@ -535,14 +541,15 @@ def temi_heads(feats: torch.Tensor, aug: torch.Tensor, neighbours: torch.Tensor,
             x_a, x_p = viewed(anchor), viewed(partner)
             s_a, s_p = probabilities(student, x_a, 0.1), probabilities(student, x_p, 0.1)
             with torch.no_grad():
-                t_a, t_p = probabilities(teacher, x_a, 0.04), probabilities(teacher, x_p, 0.04)
-                weight = (t_a * t_p).sum(2)
+                t_a = probabilities(teacher, x_a, teacher_temperature)
+                t_p = probabilities(teacher, x_p, teacher_temperature)
+                weight = (t_a * t_p).sum(2).mean(1, keepdim=True)
+                marginal = 0.9 * marginal + 0.1 * torch.cat([t_a, t_p]).mean(0)
             loss = (pmi_loss(s_a, t_p, weight) + pmi_loss(s_p, t_a, weight)) / 2
             optimizer.zero_grad()
             loss.sum().backward()
             optimizer.step()
             with torch.no_grad():
-                marginal = 0.9 * marginal + 0.1 * torch.cat([t_a, t_p]).mean(0)
                 for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
                     t.mul_(0.996).add_(s.detach(), alpha=0.004)
             losses += loss.detach()
@@ -617,6 +624,8 @@ def ceiling(args: argparse.Namespace) -> None:
 
 
 def spectral(args: argparse.Namespace) -> None:
+    """Spectral clustering of the training images' 20-nearest-neighbour graph, each test
+    image in its 20 nearest training images' majority cluster."""
     import scipy.sparse as sparse
     from scipy.sparse.linalg import eigsh
     from sklearn.cluster import KMeans
@@ -630,7 +639,8 @@ def spectral(args: argparse.Namespace) -> None:
                                (np.repeat(np.arange(n), 20), nearest.ravel())), shape=(n, n))
     graph = graph.maximum(graph.T)
     scale = sparse.diags(1 / np.sqrt(np.asarray(graph.sum(1)).ravel()))
-    values, vectors = eigsh(scale @ graph @ scale, k=10, which="LA", tol=1e-4)
+    start = np.random.default_rng(args.seed).random(n)
+    values, vectors = eigsh(scale @ graph @ scale, k=10, which="LA", tol=1e-4, v0=start)
     rows = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     train = KMeans(10, n_init=10, random_state=args.seed).fit_predict(rows)
     voters = torch.cat([(test[i : i + 4096] @ feats.T).topk(20).indices
@@ -707,9 +717,11 @@ def mined_neighbours(args: argparse.Namespace, feats: torch.Tensor,
 
 
 def variant_settings(args: argparse.Namespace) -> str:
-    """The settings a neighbour-mining variant adds to its output line."""
+    """The settings a SCAN-step variant adds to its output line."""
     return {"whiten": f", {args.components} principal axes",
-            "shared": f", re-ranked from {args.pool}"}.get(args.variant, "")
+            "shared": f", re-ranked from {args.pool}",
+            "temi": f", beta {args.beta}, rate {args.lr}, teacher temperature "
+                    f"{args.teacher_temperature}"}.get(args.variant, "")
 
 
 def whitened(feats: torch.Tensor, components: int) -> torch.Tensor:
@@ -785,6 +797,8 @@ def main() -> None:
                          choices=["base", "avg", "self", "knn", "whiten", "shared", "temi"])
     variant.add_argument("--beta", type=float, default=0.6, help="TEMI's (--variant temi)")
     variant.add_argument("--lr", type=float, default=1e-3, help="Adam's rate (--variant temi)")
+    variant.add_argument("--teacher-temperature", type=float, default=0.1,
+                         help="TEMI teacher's (--variant temi)")
     variant.add_argument("--components", type=positive, default=64,
                          help="principal axes kept by --variant whiten")
     variant.add_argument("--pool", type=positive, default=50,
@@ -792,6 +806,8 @@ def main() -> None:
     variant.add_argument("--seed", type=int, default=0)
     variant.add_argument("--neighbours", type=int, default=20)
     variant.add_argument("--views", type=positive, default=4, help="augmented views an image")
+    variant.add_argument("--heads", type=positive, default=10,
+                         help="heads trained, the one of lowest SCAN loss kept")
     limit = sub.add_parser("ceiling")
     limit.add_argument("--encoders", required=True)
     limit.add_argument("--seed", type=int, default=0)
