@@ -55,7 +55,8 @@ side), with ``--views N`` augmented views an image (4 in the package):
   lowest loss kept; ``--beta``, ``--lr``, ``--teacher-temperature``.
 
     python benchmarks/bench_ideas.py scan --encoders a.safetensors[,b.safetensors] \
-        --variant avg --seed 0 [--neighbours 20] [--views 4] [--components 64] [--pool 50]
+        --variant avg --seed 0 [--neighbours 20] [--views 4] [--heads 10] [--components 64] \
+        [--pool 50]
 
 How much the features know, and how much of it is cluster-shaped: the test accuracy of
 a vote of each test image's 20 nearest training images (labels only score), and the
@@ -475,8 +476,8 @@ def scan_variant(args: argparse.Namespace) -> None:
         return neighbours
     scan.nearest_neighbours = mined
     if args.variant == "temi":
-        head = temi_heads(feats, aug, neighbours, generator, beta=args.beta, lr=args.lr,
-                          teacher_temperature=args.teacher_temperature)
+        head = temi_heads(feats, aug, neighbours, generator, heads=args.heads, beta=args.beta,
+                          lr=args.lr, teacher_temperature=args.teacher_temperature)
     else:
         head = scan.train_heads(feats, aug.half(), 10, heads=args.heads, neighbours=args.neighbours,
                                 epochs=30, batch_size=512, entropy_weight=5.0,

@@ -429,7 +429,7 @@ def _train_on_processes(encoder: SimCLRNet, x: np.ndarray | StoreRows, processes
     in memory or mapped from a file are shared with them, not copied
     (`fashion_cluster.ddp.shareable`); a store each reads itself."""
     device = next(encoder.parameters()).device
-    if not (isinstance(x, StoreRows) or isinstance(x, np.ndarray) and x.dtype == np.float32):
+    if not (isinstance(x, StoreRows) or (isinstance(x, np.ndarray) and x.dtype == np.float32)):
         x = np.ascontiguousarray(x, dtype=np.float32)
     shared = x if isinstance(x, StoreRows) else ddp.shareable(x)
     weights, history = ddp.start(_process, processes,
