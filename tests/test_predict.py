@@ -92,7 +92,8 @@ def test_predict_bad_input_is_one_line_and_no_csv(run_and_data, tmp_path, capsys
         ([str(out), str(colour)], "with 3 channels, but the run"),
         ([str(out), str(corrupt)], "bad.png: not a readable image"),
         ([str(out), str(empty)], "empty: no images found"),
-        ([str(no_method), str(big), "--method", "ae_gmm"], "ae_gmm.safetensors: not found"),
+        ([str(no_method), str(big), "--method", "ae_gmm"],
+         "methods/ae_gmm.safetensors is missing; rerun `fashion-cluster run"),
     ]
     for args, message in cases:
         capsys.readouterr()

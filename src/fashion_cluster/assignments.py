@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from .artifacts import atomic_path
+from .outputs import check_file, open_text
 from .runs import FittedMethod, RunResult
 
 __all__ = ["predict_csv", "write_run_assignments"]
@@ -63,26 +62,27 @@ def predict_csv(run: RunResult, method: FittedMethod, images: np.ndarray,
                 names: Sequence[str | int],
                 out: str | os.PathLike | None, batch_size: int = 4096,
                 progress: Callable[[int], None] | None = None,
-                assigned: Iterable[Assigned] | None = None) -> int:
+                assigned: Iterable[Assigned] | None = None, overwrite: bool = False) -> int:
     """Assign ``images`` with a run's fitted method and write one CSV row an image
     (``image, cluster[, class][, probability]``) to ``out`` (stdout when None).
 
-    Every image is checked against the run's input (size, channels) before the first
-    row is written. ``assigned`` gives the ``(labels, confidence)`` of each batch of
-    ``batch_size`` images, in order, when they come from elsewhere (a Dask cluster:
+    ``out`` follows the package's write policy (`fashion_cluster.outputs`): an
+    existing file is replaced only with ``overwrite``, never inside a run folder, and a
+    FIFO or device is written into. Every image is checked against the run's input
+    (size, channels) before the first row is written. ``assigned`` gives the
+    ``(labels, confidence)`` of each batch of ``batch_size`` images, in order, when
+    they come from elsewhere (a Dask cluster:
     `fashion_cluster.distributed.DaskRunner.assign`); by default they are computed
     here. Returns the number of rows.
     """
+    target = None if out is None else check_file(out, inputs=[run.path], overwrite=overwrite)
     run.scale(images[:1])  # raises DatasetError for images of another shape
     if assigned is None:
         assigned = (method.assign(run.scale(images[start : start + batch_size]))
                     for start in range(0, len(names), batch_size))
     rows = _rows(method, assigned, names, progress)
     header = next(rows)
-    if out is None:
-        _write(sys.stdout, header, rows)
-        return len(names)
-    with atomic_path(Path(out)) as tmp, open(tmp, "w", newline="") as fh:
+    with open_text(target) as fh:
         _write(fh, header, rows)
     return len(names)
 

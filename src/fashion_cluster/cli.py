@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
+import os
+import shlex
 import signal
 import sys
 import time
@@ -148,6 +151,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="run the sweeps (predict, encode: the batches) on a local Dask "
                                 "cluster of N workers")
 
+    def overwrite(p: argparse.ArgumentParser, what: str) -> None:
+        p.add_argument("--overwrite", action="store_true",
+                       help=f"replace {what} (never the input, nor a file in a run folder)")
+
     def common(p: argparse.ArgumentParser, device: bool = True) -> None:
         data_dir(p)
         if device:
@@ -213,6 +220,7 @@ def _parser() -> argparse.ArgumentParser:
     to_zarr.add_argument("path", type=Path, help="the .zarr folder to write")
     to_zarr.add_argument("--chunk-rows", type=_positive_int, default=10000,
                          help="images per chunk (default: 10000)")
+    overwrite(to_zarr, "an existing zarr array at PATH")
     dataset(to_zarr)
     data_dir(to_zarr)
 
@@ -249,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=_positive_int, default=4096,
                          help="images assigned at a time, or by one Dask task "
                               "(default: 4096)")
+    overwrite(predict, "an existing FILE.csv")
     cluster(predict)
     data_dir(predict)
     quiet(predict)
@@ -267,6 +276,7 @@ def _parser() -> argparse.ArgumentParser:
                              "the run's method with the highest silhouette)")
     encode.add_argument("--batch-size", type=_positive_int, default=4096,
                         help="images a task and a chunk of the output (default: 4096)")
+    overwrite(encode, "an existing zarr array at --out")
     cluster(encode)
     quiet(encode)
 
@@ -330,7 +340,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tic = time.perf_counter()
     with _runner(args) as runner:
         metrics = run_study(config, out, device=args.device, data_root=args.data_dir,
-                            quiet=args.quiet, runner=runner)
+                            quiet=args.quiet, runner=runner, command=args.command_line)
     print(_summary_line(metrics, out, time.perf_counter() - tic))
     return 0
 
@@ -377,6 +387,7 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
     from .artifacts import write_json
     from .datasets import load_dataset
     from .devices import resolve_device
+    from .outputs import check_run_folder, claim_run_folder
     from .progress import Reporter
     from .stages import run_elbow
 
@@ -384,6 +395,7 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
         from .config import ConfigError
 
         raise ConfigError(f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max})")
+    out = check_run_folder(args.out, inputs=_paths(args.dataset), holds_run=False)
     data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
                         channels=args.channels)
     x = data.x_train[: args.n_images] if args.n_images is not None else data.x_train
@@ -391,26 +403,36 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
     with _runner(args) as runner:
         result = run_elbow(x, ks, args.n_init, args.seed, resolve_device(args.device),
                            Reporter(args.quiet), runner)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "elbow.json", {**result.to_json(), "n_images": len(x),
-                                         "seed": args.seed, "dataset": data.name})
-    print(f"elbow.json written to {args.out}: knee at k = {result.best_k}, "
+    write_json(claim_run_folder(out) / "elbow.json",
+               {**result.to_json(), "n_images": len(x), "seed": args.seed,
+                "dataset": data.name})
+    print(f"elbow.json written to {out}: knee at k = {result.best_k}, "
           f"{result.seconds:.1f} s")
     return 0
 
 
+# What ``figures`` and ``report`` redraw: the rest of the run must be as it was written.
+_REDRAWN = ("figures/", "report.html", "summary.md")
+
+
 def _cmd_figures(args: argparse.Namespace) -> int:
     from .figures import draw_all
+    from .manifest import verify, write_manifest
     from .progress import Reporter
 
+    verify(args.dir, skip=_REDRAWN)
     draw_all(args.dir, Reporter(args.quiet), force=True)
+    write_manifest(args.dir)
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from .manifest import verify, write_manifest
     from .report import write_report
 
+    verify(args.dir, skip=_REDRAWN)
     path = write_report(args.dir)
+    write_manifest(args.dir)
     if not args.quiet:
         print(f"report written: {path}")
     return 0
@@ -418,11 +440,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_to_zarr(args: argparse.Namespace) -> int:
     from .datasets import load_dataset
-    from .distributed import write_zarr
+    from .distributed import is_zarr_array, write_zarr
+    from .outputs import check_folder
 
+    check_folder(args.path, inputs=_paths(args.dataset), overwrite=args.overwrite,
+                 replaceable=is_zarr_array, kind="zarr array")
     data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
                         channels=args.channels)
-    write_zarr(data.train_images, args.path, args.chunk_rows)
+    write_zarr(data.train_images, args.path, args.chunk_rows, overwrite=args.overwrite)
     print(f"{len(data.train_images):,} images written to {args.path}")
     return 0
 
@@ -430,7 +455,9 @@ def _cmd_to_zarr(args: argparse.Namespace) -> int:
 def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
     from .artifacts import write_arrays, write_json
     from .distributed import DaskRunner, connect, fit_kmeans_out_of_core
+    from .outputs import check_run_folder, claim_run_folder
 
+    out = check_run_folder(args.out, inputs=[args.path], holds_run=False)
     if args.scheduler is None and args.workers is None:
         args.workers = 2
     if args.scheduler is None:
@@ -446,9 +473,9 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
         client.close()
         if cluster is not None:
             cluster.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_arrays(args.out / "kmeans_zarr_centroids.npz", centroids=result.pop("centroids"))
-    write_json(args.out / "kmeans_zarr.json", {**result, "k": args.k, "path": str(args.path),
+    claim_run_folder(out)
+    write_arrays(out / "kmeans_zarr_centroids.npz", centroids=result.pop("centroids"))
+    write_json(out / "kmeans_zarr.json", {**result, "k": args.k, "path": str(args.path),
                                                "cluster": where})
     print(f"K-Means on {result['n_samples']:,} images in {result['chunks']} chunks: "
           f"SSE {result['sse']:.1f}, {result['n_iter']} iterations, {result['seconds']:.1f} s")
@@ -458,7 +485,8 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .assignments import predict_csv
     from .data import DatasetError
-    from .datasets import read_images
+    from .datasets import check_values, read_images
+    from .outputs import check_file
     from .progress import Reporter
     from .runs import load_run
 
@@ -467,6 +495,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise DatasetError(f"{args.input}: on a Dask cluster the images must be an .npy or "
                            ".zarr array, which every worker reads its batches from "
                            "(fashion-cluster to-zarr writes one)")
+    out = None if args.out is None else check_file(
+        args.out, inputs=_paths(args.input) + [args.run_dir], overwrite=args.overwrite)
     run = load_run(args.run_dir)
     method = run.method(args.method)
     data = run.metrics["config"]["data"]
@@ -474,14 +504,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                 image_size=tuple(data["image_size"]) or None,
                                 channels=data["channels"] or None)
     run.scale(images[:1])  # images of the run's size and channels, or an error
+    check_values(images, str(args.input), run.metrics["dataset"].get("value_range"))
     log = Reporter(args.quiet)
     log.info(f"assigning {len(names):,} images with {method.title} ({method.name}) of "
              f"{args.run_dir}")
     with _runner(args) as runner, log.bar(len(names), "predict", unit="image") as bar:
         assigned = runner.assign(args.run_dir, method.name, args.input, len(names),
                                  args.batch_size) if runner is not None else None
-        predict_csv(run, method, images, names, args.out, args.batch_size,
-                    progress=lambda done: bar.update(done - bar.n), assigned=assigned)
+        predict_csv(run, method, images, names, out, args.batch_size,
+                    progress=lambda done: bar.update(done - bar.n), assigned=assigned,
+                    overwrite=args.overwrite)
     if args.out is not None:
         log.info(f"{len(names):,} assignments written to {args.out}")
     return 0
@@ -490,21 +522,30 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_encode(args: argparse.Namespace) -> int:
     from .data import DatasetError
     from .datasets import read_images
-    from .distributed import encode_to_zarr
+    from .distributed import encode_to_zarr, is_zarr_array
+    from .outputs import check_folder
     from .progress import Reporter
 
     if args.input.suffix.lower() not in (".npy", ".zarr"):
         raise DatasetError(f"{args.input}: encode reads an .npy or .zarr array of images, "
                            "batch by batch (fashion-cluster to-zarr writes one)")
+    check_folder(args.out, inputs=[args.input, args.model], overwrite=args.overwrite,
+                 replaceable=is_zarr_array, kind="zarr array")
     encoder = ({"run_dir": args.model, "method": args.method} if args.model.is_dir()
                else {"model": args.model})
     log = Reporter(args.quiet)
     n = len(read_images(args.input)[1])
     with _runner(args) as runner, log.bar(n, "encode", unit="image") as bar:
         out = encode_to_zarr(args.input, args.out, **encoder, batch_size=args.batch_size,
-                             runner=runner, progress=lambda done: bar.update(done - bar.n))
+                             runner=runner, progress=lambda done: bar.update(done - bar.n),
+                             overwrite=args.overwrite)
     log.info(f"features of {n:,} images written to {out}")
     return 0
+
+
+def _paths(spec: str | None) -> list[Path]:
+    """The data set option as input paths (none for a named data set)."""
+    return [Path(spec)] if spec is not None and Path(spec).exists() else []
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -528,8 +569,15 @@ def _log_to_stderr(args: argparse.Namespace) -> logging.Handler:
     return handler
 
 
+# Failures of the disk or file system rather than of the program: one line, exit 2.
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EFBIG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.command_line = shlex.join(["fashion-cluster", *argv])
     from .allocator import keep_freed_memory
     from .errors import FashionClusterError
 
@@ -551,9 +599,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FashionClusterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of stdout went away (`predict ... | head`): stop quietly, and keep
+        # Python from complaining when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as exc:
         if args.debug:
             raise
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"error: {where}{exc.strerror}; nothing half-written was left behind",
+                  file=sys.stderr)
+            return 2
         print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
               "traceback)", file=sys.stderr)
         return 1

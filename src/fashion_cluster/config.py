@@ -8,6 +8,8 @@ are errors that name the file, the key and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -182,7 +184,7 @@ _RANGES = {
     "n_neighbors": (2, None), "n_components": (0, None), "min_dist": (0, None),
     "feature_dim": (1, None), "neighbours": (1, None), "heads": (1, None), "views": (0, None),
     "entropy_weight": (0, None), "crop_min": (0.01, 1.0), "gamma": (1.0, None),
-    "processes": (1, None),
+    "processes": (1, None), "min_steps": (1, None),
     "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
 }
 _CHOICES = {
@@ -206,11 +208,18 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
                                   f"got {item!r}")
         if kind is int and any(item < 0 for item in value):
             raise ConfigError(f"{source}: {where} must hold non-negative integers")
+        if kind is float and not all(math.isfinite(item) for item in value):
+            raise ConfigError(f"{source}: {where} must hold finite numbers, got {value!r}")
+        if name == "image_size" and value and (len(value) != 2 or min(value) < 1):
+            raise ConfigError(f"{source}: {where} must be [height, width] of at least 1 "
+                              f"pixel each (or [] to keep the images' size), got {list(value)}")
         return tuple(value)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
         raise ConfigError(f"{source}: {where} must be {expected.__name__}, got {value!r}")
+    if expected is float and not math.isfinite(value):
+        raise ConfigError(f"{source}: {where} must be a finite number, got {value!r}")
     if name in _RANGES:
         lo, hi = _RANGES[name]
         if value < lo or (hi is not None and value > hi):
@@ -222,8 +231,6 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
         raise ConfigError(f"{source}: {where} must be between 0 and 1, got {value!r}")
     if name == "channels" and value == 2:
         raise ConfigError(f"{source}: {where} must be 0 (automatic), 1 or 3, got 2")
-    if name == "image_size" and value and (len(value) != 2 or min(value) < 1):
-        raise ConfigError(f"{source}: {where} must be [height, width], got {list(value)}")
     if name in _CHOICES and value not in _CHOICES[name]:
         raise ConfigError(f"{source}: {where} must be one of {', '.join(_CHOICES[name])}, "
                           f"got {value!r}")
@@ -289,24 +296,39 @@ def available_presets() -> list[str]:
 
 
 def load_preset(name_or_path: str | Path) -> StudyConfig:
-    """A packaged preset by name (``paper``, ``quick``, ...) or a TOML file by path."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        source = str(path)
+    """A packaged preset by name (``paper``, ``quick``, ...) or a TOML file by path.
+
+    A name is a path only when it looks like one: it contains a path separator or ends
+    in ``.toml``. So a bare name always means the packaged preset, whatever files or
+    folders the working directory holds.
+    """
+    text_name = str(name_or_path)
+    if not _looks_like_path(text_name):
+        if text_name not in available_presets():
+            raise ConfigError(f"unknown preset {text_name!r} (available: "
+                              f"{', '.join(available_presets())}; a file must end in .toml "
+                              "or contain a path separator, e.g. ./my.toml)")
+        source = f"preset {text_name}"
+        text = (resources.files("fashion_cluster") / "presets" / f"{text_name}.toml").read_text()
+        name = text_name
+    else:
+        path = Path(name_or_path)
+        source, name = str(path), path.stem
+        if path.is_dir():
+            raise ConfigError(f"{source}: is a folder, not a preset file")
         try:
             text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read preset ({exc.strerror or exc})") from None
-    else:
-        name = str(name_or_path)
-        if name not in available_presets():
-            raise ConfigError(f"unknown preset {name!r} (available: "
-                              f"{', '.join(available_presets())}, or a path to a .toml file)")
-        source = f"preset {name}"
-        text = (resources.files("fashion_cluster") / "presets" / f"{name}.toml").read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"{source}: cannot read preset ({reason})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
-    data.setdefault("name", path.stem if path.suffix == ".toml" else str(name_or_path))
+    data.setdefault("name", name)
     return from_dict(data, source)
+
+
+def _looks_like_path(name: str) -> bool:
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return name.endswith(".toml") or any(sep in name for sep in separators)

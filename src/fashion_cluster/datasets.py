@@ -8,11 +8,28 @@ One loader, `load_dataset`, takes a *spec* and returns an `ImageSet`:
   EMNIST or your own files. Without test files, a test split is held out.
 - a ``.npz`` file with ``images`` (N, H, W) or (N, H, W, C) and optionally ``labels``,
   ``test_images``, ``test_labels`` and ``class_names``; loaded without unpickling.
-- a folder of PNG / JPEG images; sub-folders are classes (their names the class names),
-  otherwise the set is unlabelled. Grayscale or colour; resized to ``image_size``.
+- a folder of PNG / JPEG images; sub-folders holding images are classes (their names the
+  class names, their images found at any depth), otherwise the images at the top level
+  are an unlabelled set. A folder with both class sub-folders and images at its top level
+  is refused: those images would have no class (move them into a class folder or out).
+  Names starting with ``.`` are skipped. Grayscale or colour; resized to ``image_size``.
 
 Images are kept as ``uint8`` when they are (scaled by 1/255 later, as in the study);
 other dtypes are min-max scaled with the training split's range.
+
+Image files of more than 8 bits are brought to 8 bits by one rule: 16-bit values
+(Pillow modes ``I;16``, ``I;16B``, ``I;16L`` and ``I``, which must then hold 0..65535)
+become ``round(value / 257)``, so that a 16-bit copy of an 8-bit image (each value times
+257) reads back as that image; 32-bit float images (mode ``F``) must hold values in
+[0, 1] and become ``round(value * 255)``. Pillow itself reads 16-bit colour PNGs as 8-bit
+(their high byte). A file with more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` is refused
+before it is decoded (a decompression bomb?).
+
+Arrays are checked before use: complex, boolean and non-numeric dtypes and NaN or
+infinite values are refused, naming the file. `check_values` also checks an array of new
+images against the value range of a run's images (``predict``): for a run on 8-bit pixels,
+values outside 0..255 and float images within [0, 1] (scaled, where 0..255 is expected)
+are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +47,7 @@ import numpy as np
 
 from .data import CLASS_NAMES, DatasetError, check_pair, load_fashion_mnist, read_idx, scale_images
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSet", "load_dataset", "read_images"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSet", "check_values", "load_dataset", "read_images"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -207,13 +225,88 @@ def _check_images(images: np.ndarray, where: str) -> np.ndarray:
     _check_shape(images, where)
     if images.ndim == 4 and images.shape[3] == 1:
         images = images[..., 0]
-    if images.dtype == np.uint8:
-        return images
-    if not np.issubdtype(images.dtype, np.number) or images.dtype == np.bool_:
-        raise DatasetError(f"{where}: images must be numbers, got dtype {images.dtype}")
-    if not np.all(np.isfinite(images)):
-        raise DatasetError(f"{where}: images contain NaN or infinite values")
+    check_values(images, where)
     return images
+
+
+#: Bytes of one chunk of rows `check_values` reads at a time.
+_CHUNK_BYTES = 32 * 2**20
+
+
+def check_values(images: np.ndarray, where: str, value_range: tuple[float, float] | None = None,
+                 batch_size: int | None = None) -> None:
+    """Refuse images whose values cannot be taken for pixels, or not for these pixels.
+
+    Always refused: a dtype other than integers and floats (complex, bool, strings,
+    objects) and NaN or infinite values. With ``value_range`` (0, 255), the range of a
+    run fitted on 8-bit images, also values outside 0..255, and float images whose
+    values all lie within [0, 1] (not all zero): they look scaled to [0, 1], and would
+    all be taken for near-black pixels.
+
+    The array is read a chunk of rows at a time, so a memory-mapped ``.npy`` or a zarr
+    array of any size is checked in flat memory (one pass over the file).
+
+    Parameters
+    ----------
+    images : array-like of shape (N, ...)
+        A NumPy array (memory-mapped or not) or anything with ``dtype``, ``shape`` and
+        row slicing (a zarr array); rows may be flattened images.
+    where : str
+        What the images are, for the message: the file name.
+    value_range : (low, high), optional
+        The range the images are read in: a run's ``metrics["dataset"]["value_range"]``.
+    batch_size : int, optional
+        Rows a chunk; default as many as fit in 32 MiB.
+
+    Raises
+    ------
+    DatasetError
+        The message starts with ``where`` and names the first offending image.
+    """
+    dtype = _check_dtype(images.dtype, where)
+    eight_bit = value_range is not None and tuple(map(float, value_range)) == (0.0, 255.0)
+    if dtype == np.uint8 or (dtype.kind in "iu" and not eight_bit):
+        return  # every value is finite, and a uint8 one within 0..255
+    n = int(images.shape[0])
+    if batch_size is None:
+        row_bytes = dtype.itemsize * int(np.prod(images.shape[1:], dtype=np.int64))
+        batch_size = max(1, _CHUNK_BYTES // max(row_bytes, 1))
+    low, high = np.inf, -np.inf
+    for start in range(0, n, batch_size):
+        chunk = np.asarray(images[start : start + batch_size])
+        if not chunk.size:
+            continue
+        lo, hi = float(chunk.min()), float(chunk.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            first = start + _first_row(~np.isfinite(chunk))
+            raise DatasetError(f"{where}: images contain NaN or infinite values (image "
+                               f"{first} is the first)")
+        if eight_bit and (lo < 0 or hi > 255):
+            first = _first_row((chunk < 0) | (chunk > 255))
+            row = chunk[first]
+            raise DatasetError(f"{where}: values outside 0..255, the range of the 8-bit "
+                               f"pixels expected (image {start + first} is the first: "
+                               f"{row.min():g}..{row.max():g})")
+        low, high = min(low, lo), max(high, hi)
+    if eight_bit and dtype.kind == "f" and low >= 0 and 0 < high <= 1:
+        raise DatasetError(f"{where}: float values within [0, 1] ({low:g}..{high:g}): they "
+                           "look scaled to [0, 1], but 8-bit pixel values 0..255 are "
+                           "expected; multiply them by 255 or give the uint8 images")
+
+
+def _check_dtype(dtype: np.dtype, where: str) -> np.dtype:
+    """``dtype`` if it is one of integers or floats, else a DatasetError."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise DatasetError(f"{where}: images must be real numbers, got dtype {dtype}")
+    if dtype.kind not in "iuf":
+        raise DatasetError(f"{where}: images must be numbers, got dtype {dtype}")
+    return dtype
+
+
+def _first_row(bad: np.ndarray) -> int:
+    """Index of the first row of ``bad`` (N, ...) holding a True."""
+    return int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
 
 
 def _labels(labels: np.ndarray, where: str) -> np.ndarray:
@@ -308,40 +401,110 @@ def _from_idx(folder: Path, files: dict[str, Path], test_fraction: float, seed: 
                     test_labels, source)
 
 
+def _images_under(folder: Path, recursive: bool = True) -> list[Path]:
+    """The image files in ``folder`` (at any depth when ``recursive``), sorted by their
+    path; names starting with ``.`` (hidden files, ``.ipynb_checkpoints``) are skipped."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = [f for f in found if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()
+             and not any(part.startswith(".") for part in f.relative_to(folder).parts)]
+    return sorted(files, key=lambda f: f.relative_to(folder).parts)
+
+
 def _image_files(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
     """The image files of a folder with their class (-1: none), and the class names:
-    sub-folders are classes; without sub-folders the images are unlabelled."""
+    sub-folders are classes when some holds an image; else the top-level images are
+    unlabelled. Images beside class sub-folders are refused: they would have no class."""
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if subdirs:
-        files = [(f, i) for i, d in enumerate(subdirs) for f in sorted(d.rglob("*"))
-                 if f.suffix.lower() in IMAGE_SUFFIXES]
+    top = _images_under(folder, recursive=False)
+    per_class = [_images_under(d) for d in subdirs]
+    if any(per_class):
+        if top:
+            shown = ", ".join(f.name for f in top[:5]) + (", ..." if len(top) > 5 else "")
+            raise DatasetError(
+                f"{folder}: {len(top)} image(s) at the top level beside the class sub-folders "
+                f"({shown}): they would have no class. Move them into a class sub-folder, or "
+                "out of the folder (predict reads such a folder whole)")
+        files = [(f, i) for i, found in enumerate(per_class) for f in found]
         names = [d.name for d in subdirs]
     else:
-        files = [(f, -1) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-        names = []
+        files, names = [(f, -1) for f in top], []
     if not files:
         raise DatasetError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}, "
                            "in class sub-folders or in the folder itself)")
     return files, names
 
 
+#: Pillow modes of 16-bit integers (``I``: 32-bit, read as 16-bit values).
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_GREY_MODES = ("1", "L", "LA", "F", *_WIDE_MODES)
+
+
+def _open_image(path: Path):
+    """The image in ``path``, decoded once its size is known to be within Pillow's limit."""
+    from PIL import Image, UnidentifiedImageError
+
+    unreadable = (UnidentifiedImageError, OSError, ValueError, EOFError, SyntaxError)
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            # Between 1 and 2 times the limit Pillow only warns: checked below instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except Image.DecompressionBombError as exc:  # more than twice the limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise DatasetError(_bomb(path, int(found.group(1)) if found else None, limit)) from None
+    except unreadable as exc:
+        raise DatasetError(f"{path}: not a readable image ({exc})") from None
+    with img:
+        if limit and img.size[0] * img.size[1] > limit:
+            raise DatasetError(_bomb(path, img.size[0] * img.size[1], limit))
+        try:
+            img.load()
+        except unreadable as exc:
+            raise DatasetError(f"{path}: not a readable image ({exc})") from None
+        return img.copy()
+
+
+def _bomb(path: Path, pixels: int | None, limit: int) -> str:
+    size = f"{pixels:,} pixels" if pixels is not None else "too many pixels"
+    return (f"{path}: {size}, more than the limit of {limit:,}: a decompression bomb? "
+            "(raise PIL.Image.MAX_IMAGE_PIXELS if the image is genuine)")
+
+
+def _as_8bit(img, path: Path):
+    """``img`` with 8-bit channels: 16-bit values become ``round(value / 257)``, float
+    values in [0, 1] ``round(value * 255)`` (module docstring); other modes unchanged."""
+    from PIL import Image
+
+    if img.mode not in (*_WIDE_MODES, "F"):
+        return img
+    values = np.asarray(img)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if img.mode == "F":
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi > 1:
+            raise DatasetError(f"{path}: a 32-bit float image with values {lo:g}..{hi:g}; "
+                               "float images are read as 0 (black) to 1 (white): save it "
+                               "with values in [0, 1], or as an 8- or 16-bit image")
+        pixels = np.rint(values * 255)
+    else:
+        if lo < 0 or hi > 65535:
+            raise DatasetError(f"{path}: a 32-bit integer image with values {lo:g}..{hi:g}; "
+                               "integer images are read as 16-bit (0..65535): save it as "
+                               "an 8- or 16-bit image")
+        pixels = (values.astype(np.uint32) + 128) // 257  # round(value / 257): 257 is odd
+    return Image.fromarray(pixels.astype(np.uint8), "L")
+
+
 def _read_image_files(paths: list[Path], image_size: tuple[int, int] | None,
                       channels: int | None, where: Path) -> tuple[np.ndarray, int]:
     """The images as one uint8 stack (N, H, W) or (N, H, W, 3), and the channel count."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    opened = []
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.load()
-                opened.append(img.copy())
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DatasetError(f"{path}: not a readable image ({exc})") from None
+    opened = [_as_8bit(_open_image(path), path) for path in paths]
     if channels is None:
-        colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for img in opened)
+        colour = any(img.mode not in _GREY_MODES for img in opened)
         channels = 3 if colour else 1
     if image_size is None:
         sizes = {img.size for img in opened}
@@ -381,6 +544,11 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
     as ``fashion-cluster to-zarr`` writes them). Names are file paths relative to an
     image folder, the file name of a single image, ``split/index``, or the index alone
     for one-array sources (then a ``range``, so that a million names take no memory).
+
+    An image folder is read whole: the images at its top level and in its sub-folders,
+    at any depth (names starting with ``.`` skipped), sorted by path. The values of an
+    ``.npy`` or zarr array are not read here (only its dtype is checked): check them
+    with `check_values` before use, as ``predict`` does.
     """
     if str(spec).lower() in ("fashion-mnist", "fashion_mnist", "fmnist"):
         ((xtr, _), (xte, _)) = load_fashion_mnist("train", root), load_fashion_mnist("test", root)
@@ -395,21 +563,27 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
             images = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: cannot be read as .npy ({exc})") from None
+        _check_dtype(images.dtype, str(path))
         return _check_shape(images, str(path)), range(len(images))
     if path.is_file():
         return _named(_npz_arrays(path))
     if path.suffix.lower() == ".zarr":
         array = _open_zarr(path)
+        _check_dtype(array.dtype, str(path))
         return array, range(array.shape[0])
     idx = _idx_files(path)
     if idx:
-        arrays = {"train": _check_images(read_idx(idx["train_images"]), str(path))}
+        arrays = {"train": _check_images(read_idx(idx["train_images"]),
+                                         str(idx["train_images"]))}
         if "test_images" in idx:
-            arrays["test"] = _check_images(read_idx(idx["test_images"]), str(path))
+            arrays["test"] = _check_images(read_idx(idx["test_images"]), str(idx["test_images"]))
         return _named(arrays)
-    files, _ = _image_files(path)
-    stack, _ = _read_image_files([f for f, _ in files], image_size, channels, path)
-    return stack, [str(f.relative_to(path)) for f, _ in files]
+    files = _images_under(path)
+    if not files:
+        raise DatasetError(f"{path}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} "
+                           "in the folder and its sub-folders)")
+    stack, _ = _read_image_files(files, image_size, channels, path)
+    return stack, [str(f.relative_to(path)) for f in files]
 
 
 def _open_zarr(path: Path):

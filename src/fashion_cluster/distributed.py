@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ __all__ = [
     "connect",
     "encode_to_zarr",
     "fit_kmeans_out_of_core",
+    "is_zarr_array",
     "write_zarr",
 ]
 
@@ -289,7 +289,7 @@ class DaskRunner:
 def encode_to_zarr(source: str | Path, out: str | Path, *, model: str | Path | None = None,
                    run_dir: str | Path | None = None, method: str | None = None,
                    batch_size: int = 4096, runner: DaskRunner | None = None,
-                   progress=None) -> Path:
+                   progress=None, overwrite: bool = False) -> Path:
     """Features of every image of an .npy or zarr array, written into a new zarr array
     ``out`` of shape (N, features), float32, one chunk a batch of ``batch_size`` images.
 
@@ -299,20 +299,25 @@ def encode_to_zarr(source: str | Path, out: str | Path, *, model: str | Path | N
     With a ``runner`` each batch is a task on its Dask cluster, whose workers read the
     images and write the features themselves (on several machines they must all see the
     same paths); without, the batches are encoded here one after the other. Either way
-    memory holds one batch, not the set. The array is written beside ``out`` and moved
-    into place when complete. ``progress(done)`` gets the images done so far.
+    memory holds one batch, not the set. ``progress(done)`` gets the images done so far.
+
+    ``out`` is checked before any work (`fashion_cluster.outputs.check_folder`): it may
+    not be the input, the model or lie in a run folder, and an existing ``out`` is
+    replaced only with ``overwrite`` and only when it is a zarr array. The array is
+    written beside ``out`` and moved into place when complete.
     """
     import torch
     import zarr
 
     from .datasets import read_images
+    from .outputs import check_folder, replace_folder
     from .runs import load_run
 
-    source, out = Path(source).resolve(), Path(out).resolve()
-    if out == source:
-        raise ValueError(f"{out}: the output would overwrite the images")
     if (model is None) == (run_dir is None):
         raise ValueError("give either a saved model or a run's folder")
+    out = check_folder(out, inputs=[source, model or run_dir], overwrite=overwrite,
+                       replaceable=is_zarr_array, kind="zarr array")
+    source = Path(source).resolve()
     if run_dir is not None:
         run_dir = Path(run_dir).resolve()
         method = method or load_run(run_dir).best_method()
@@ -322,36 +327,48 @@ def encode_to_zarr(source: str | Path, out: str | Path, *, model: str | Path | N
     images, names = read_images(source)
     n = len(names)
     width = _encoder(spec)(np.asarray(images[:1])).shape[1]
-    partial = out.with_name(out.name + ".partial")
-    zarr.open_array(str(partial), mode="w", shape=(n, width), dtype=np.float32,
-                    chunks=(batch_size, width))
-    tasks = [(spec, str(source), str(partial), start, min(start + batch_size, n))
-             for start in range(0, n, batch_size)]
-    results = (runner.each(_encode_task, tasks) if runner is not None else
-               (_encode_task(*task, torch.get_num_threads()) for task in tasks))
-    done = 0
-    for rows in results:
-        done += rows
-        if progress is not None:
-            progress(done)
-    if out.exists():
-        shutil.rmtree(out)
-    partial.rename(out)
+    with replace_folder(out) as partial:
+        zarr.open_array(str(partial), mode="w", shape=(n, width), dtype=np.float32,
+                        chunks=(batch_size, width))
+        tasks = [(spec, str(source), str(partial), start, min(start + batch_size, n))
+                 for start in range(0, n, batch_size)]
+        results = (runner.each(_encode_task, tasks) if runner is not None else
+                   (_encode_task(*task, torch.get_num_threads()) for task in tasks))
+        done = 0
+        for rows in results:
+            done += rows
+            if progress is not None:
+                progress(done)
     return out
+
+
+def is_zarr_array(path: Path) -> bool:
+    """Whether the folder ``path`` holds a zarr array (format 2 or 3)."""
+    return (path / ".zarray").is_file() or (path / "zarr.json").is_file()
 
 
 # ------------------------------------------------------- bigger than memory
 
 
-def write_zarr(images: np.ndarray, path: str | Path, chunk_rows: int = 10000) -> Path:
-    """Store an image stack as a zarr array of shape (N, pixels), chunked by rows."""
+def write_zarr(images: np.ndarray, path: str | Path, chunk_rows: int = 10000,
+               overwrite: bool = False) -> Path:
+    """Store an image stack as a zarr array of shape (N, pixels), chunked by rows.
+
+    An existing ``path`` is replaced only with ``overwrite`` and only when it is a zarr
+    array (`fashion_cluster.outputs.check_folder`); the array is written beside it and
+    moved into place whole.
+    """
     import zarr
 
-    path = Path(path)
+    from .outputs import check_folder, replace_folder
+
+    path = check_folder(path, overwrite=overwrite, replaceable=is_zarr_array,
+                        kind="zarr array")
     flat = np.asarray(images).reshape(len(images), -1)
-    store = zarr.open_array(str(path), mode="w", shape=flat.shape, dtype=flat.dtype,
-                            chunks=(min(chunk_rows, len(flat)), flat.shape[1]))
-    store[:] = flat
+    with replace_folder(path) as partial:
+        store = zarr.open_array(str(partial), mode="w", shape=flat.shape, dtype=flat.dtype,
+                                chunks=(min(chunk_rows, len(flat)), flat.shape[1]))
+        store[:] = flat
     return path
 
 

@@ -9,10 +9,18 @@ tree with the estimator's class name, its parameters and its other fitted attrib
 Loading looks the class name up among this package's estimators (nothing else can be
 built, and no code is read from the file), constructs it with the saved parameters and
 restores the fitted state, so that predictions after a round trip are identical.
+
+The header also holds a SHA-256 of the tree and of every array's bytes, checked at
+load: a file whose numbers were changed (a flipped bit, an edit) is refused rather than
+loaded. ``load(path, expected=Class)`` or ``Class.load(path)`` also refuses a file that
+holds another kind of estimator. Saving follows the package's write policy
+(`fashion_cluster.outputs`): it replaces an earlier estimator file, but any other
+existing file only with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -40,9 +48,15 @@ class Saveable:
     # file that lacks one was fitted with (where it differs from today's default).
     _params_before: dict[str, Any] = {}
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted estimator to ``path`` (a ``.safetensors`` file)."""
-        save(self, path)
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write the fitted estimator to ``path`` (a ``.safetensors`` file); an existing
+        file that is not an estimator file is replaced only with ``overwrite``."""
+        save(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Any:
+        """The estimator saved in ``path``, which must be of this class (or a subclass)."""
+        return load(path, expected=cls)
 
     def _get_state(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
@@ -52,26 +66,68 @@ class Saveable:
             setattr(self, name, value)
 
 
-def save(estimator: Saveable, path: str | os.PathLike) -> None:
-    """Write a fitted estimator to ``path``; see the module docstring."""
+def save(estimator: Saveable, path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Write a fitted estimator to ``path``; see the module docstring.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a folder, cannot be written, or is an existing file that is not an
+        estimator file and ``overwrite`` is false.
+    """
     from safetensors.numpy import save_file
     from sklearn.utils.validation import check_is_fitted
 
+    from .outputs import check_file
+
     check_is_fitted(estimator)
+    target = check_file(path, overwrite=overwrite or _is_estimator_file(Path(path)),
+                        outside_runs=False)
     arrays: dict[str, np.ndarray] = {}
-    tree = _encode_estimator(estimator, "", arrays)
-    with atomic_path(path) as tmp:
-        save_file(arrays, str(tmp), metadata={"format": FORMAT, "tree": json.dumps(tree)})
+    tree = json.dumps(_encode_estimator(estimator, "", arrays))
+    metadata = {"format": FORMAT, "tree": tree, "sha256": _digest(tree, arrays)}
+    with atomic_path(target) as tmp:
+        save_file(arrays, str(tmp), metadata=metadata)
 
 
-def load(path: str | os.PathLike) -> Any:
+def _digest(tree: str, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the tree and of every array (name, dtype, shape, bytes)."""
+    digest = hashlib.sha256(tree.encode())
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _is_estimator_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file written by `save` (which it may replace)."""
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="np") as fh:
+            return (fh.metadata() or {}).get("format") == FORMAT
+    except (SafetensorError, OSError, ValueError):
+        return False
+
+
+def load(path: str | os.PathLike, expected: type | tuple[type, ...] | None = None) -> Any:
     """The estimator saved in ``path`` by ``save``, fitted and ready to ``predict``.
+
+    Parameters
+    ----------
+    path : path-like
+    expected : class or tuple of classes, optional
+        The file must hold an estimator of this class (or a subclass).
 
     Raises
     ------
     ArtifactError
-        The file is missing, damaged, not written by ``save``, or names a class that is
-        not one of this package's estimators.
+        The file is missing, damaged (its checksum does not match its content), not
+        written by ``save``, names a class that is not one of this package's estimators,
+        or holds another class than ``expected``.
     """
     from safetensors import SafetensorError, safe_open
 
@@ -87,12 +143,28 @@ def load(path: str | os.PathLike) -> Any:
     if meta.get("format") != FORMAT:
         raise ArtifactError(f"{path}: not a fashion-cluster estimator file (format "
                             f"{meta.get('format')!r}, expected {FORMAT!r})")
+    # Files written before the checksum existed have none; every newer one is checked.
+    if "sha256" in meta and meta["sha256"] != _digest(meta.get("tree", ""), arrays):
+        raise ArtifactError(f"{path}: damaged estimator file (its content does not match "
+                            "its checksum: changed or corrupted since it was saved)")
     try:
-        return _decode_estimator(json.loads(meta["tree"]), arrays)
+        tree = json.loads(meta["tree"])
+        _check_class(path, tree["class"], expected)
+        return _decode_estimator(tree, arrays)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # JSONDecodeError too
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ArtifactError(f"{path}: damaged estimator file ({type(exc).__name__}: "
                             f"{first})") from None
+
+
+def _check_class(path: Path, name: str, expected: type | tuple[type, ...] | None) -> None:
+    cls = _registry().get(name)
+    if expected is None or cls is None:  # an unknown class is reported when decoding
+        return
+    if not issubclass(cls, expected):
+        wanted = expected if isinstance(expected, tuple) else (expected,)
+        raise ArtifactError(f"{path}: holds a {name}, expected a "
+                            f"{' or '.join(c.__name__ for c in wanted)}")
 
 
 def _registry() -> dict[str, type]:

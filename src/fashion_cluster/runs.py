@@ -23,6 +23,7 @@ import numpy as np
 from . import persistence
 from .artifacts import ArtifactError, read_arrays
 from .data import DatasetError, scale_images
+from .manifest import MANIFEST, verify
 from .methods import METHODS, REPRESENTATIONS, Method
 from .schema import read_metrics
 
@@ -140,8 +141,13 @@ class RunResult:
         Raises
         ------
         DatasetError
-            The images' size or channel count differs from the run's.
+            The images' size or channel count differs from the run's, or their values
+            cannot be read in its range (`fashion_cluster.datasets.check_values`: NaN,
+            infinite, complex or non-numeric values; for a run on 8-bit images, values
+            outside 0..255 or float values all within [0, 1]).
         """
+        from .datasets import check_values
+
         images = np.asarray(images)
         shape = self.image_shape
         if images.ndim == 2 and images.shape[1] == np.prod(shape):
@@ -151,6 +157,7 @@ class RunResult:
             raise DatasetError(f"images of shape {_shape_text(images.shape[1:])}, but the run "
                                f"at {self.path} was fitted on {_shape_text(shape)}")
         low, high = self.metrics["dataset"].get("value_range", (0.0, 255.0))
+        check_values(images, f"images for the run at {self.path}", (low, high))
         return scale_images(images, low, high)
 
 
@@ -165,11 +172,15 @@ def load_run(path: str | os.PathLike) -> RunResult:
     Raises
     ------
     ArtifactError
-        ``path`` is not a finished run, or its files are damaged (the message says which).
+        ``path`` is not a finished run, its files differ from those its manifest lists
+        (an interrupted or modified run), or they are damaged (the message says which).
     """
     path = Path(path)
     if not (path / "metrics.json").is_file():
+        if (path / MANIFEST).is_file():
+            verify(path)  # an unfinished run: say so, and how to finish it
         raise ArtifactError(f"{path}: not a finished fashion-cluster run (no metrics.json)")
+    verify(path)
     metrics = read_metrics(path / "metrics.json")
     data = metrics["dataset"]
     labels = {name: read_arrays(path / "methods" / f"{name}.npz", {

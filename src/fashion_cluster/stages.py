@@ -167,7 +167,7 @@ def _encode_and_save(run: Run, rep, est, section, key: str, weights: Path,
             "class": type(est.model_).__name__, "config": est.model_.config,
             "parameters": sum(p.numel() for p in est.model_.parameters()),
             "summary": summary(est.model_).splitlines()}
-    est.save(weights)
+    est.save(weights, overwrite=True)
     write_json(weights.with_suffix(".json"), meta)
     return {"model": est, **codes, "meta": read_json(weights.with_suffix(".json"))}
 
@@ -218,7 +218,7 @@ def _fit_method(run: Run, m: Method, section, k: int, rep: dict | None, key: str
                  center_images=_center_images(m, rep, data.x_train, clusterer.labels_,
                                               centers, k),
                  gallery_index=gallery, gallery_images=gallery_images)
-    clusterer.save(base.with_suffix(".safetensors"))
+    clusterer.save(base.with_suffix(".safetensors"), overwrite=True)
     label_free = {"train": internal_scores(x_train, clusterer.labels_, seed),
                   "test": internal_scores(x_test, test_labels, seed)}
     warnings = doubts(label_free["train"]["cluster_sizes"], k)

@@ -30,18 +30,13 @@ from .cache import StageCache
 from .config import ConfigError, StudyConfig
 from .datasets import ImageSet, load_dataset
 from .devices import resolve_device
-from .errors import FashionClusterError
+from .manifest import mark_unfinished, write_manifest
 from .methods import METHODS, REPRESENTATIONS, Method
 from .metrics import match_clusters, score
+from .outputs import OutputError, check_run_folder, claim_run_folder
 from .progress import Reporter
 
 __all__ = ["OutputError", "Run", "fit_all", "load_study_data", "open_run", "run_study"]
-
-MARKER = ".fashion-cluster"
-
-
-class OutputError(FashionClusterError, ValueError):
-    """The output folder cannot be used (not writable, or holds someone else's files)."""
 
 
 def load_study_data(config: StudyConfig, data_root: str | Path | None = None) -> ImageSet:
@@ -62,24 +57,6 @@ def _versions() -> dict:
             "scikit_learn": sklearn.__version__,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "platform": platform.platform()}
-
-
-def prepare_output(out: Path) -> Path:
-    """Create ``out`` or check that it is ours (or empty) and writable."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise OutputError(
-            f"{out}: folder is not empty and was not written by fashion-cluster; "
-            "choose an empty or new folder for --out"
-        )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / MARKER).write_text("This folder holds a fashion-cluster run.\n")
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write here ({exc.strerror or exc})") from None
-    return out
 
 
 @dataclass
@@ -110,9 +87,12 @@ class Run:
 
 
 def open_run(config: StudyConfig, out: str | Path, data: ImageSet, device: str = "auto",
-             reporter: Reporter | None = None, runner=None) -> Run:
-    """A run writing into ``out`` (created, or checked to be ours)."""
-    out = prepare_output(Path(out))
+             reporter: Reporter | None = None, runner=None, command: str | None = None
+             ) -> Run:
+    """A run writing into ``out`` (created, or checked to be ours), marked unfinished
+    until `fit_all` ends; ``command`` is what a user runs to finish it."""
+    out = claim_run_folder(check_run_folder(out, inputs=_inputs(config)))
+    mark_unfinished(out, command)
     dev = resolve_device(device)
     log = reporter or Reporter()
     cache = StageCache(out, {"data": data.fingerprint(), "seed": config.seed,
@@ -146,7 +126,14 @@ def fit_all(run: Run) -> dict:
     metrics["timing"] = {"stages": run.cache.timing, "total_seconds": time.perf_counter() - tic}
     write_json(run.out / "metrics.json", schema.validate(metrics))
     _write_assignments(run, results, metrics)
+    write_manifest(run.out)
     return metrics
+
+
+def _inputs(config: StudyConfig) -> list[Path]:
+    """The files or folder the run reads its images from, when it names them."""
+    path = Path(config.data.dataset)
+    return [path] if path.exists() else []
 
 
 def _write_assignments(run: Run, results: dict, metrics: dict) -> None:
@@ -184,6 +171,12 @@ def _check_feasible(run: Run, k: int, methods: list[Method]) -> None:
     n = len(run.data.train_images)
     if k > n:
         raise ConfigError(f"k = {k} clusters is more than the {n} training images")
+    elbow = run.config.elbow
+    low, high = max(2, elbow.k_min), min(elbow.k_max, n - 1)
+    if not k and run.config.clustering.k_choice == "silhouette" and high < low:
+        raise ConfigError(f"--k auto compares the silhouettes of k = {low}..{elbow.k_max} "
+                          f"clusters, which needs at least {low + 1} training images; the "
+                          f"data set has {n}: give the number of clusters (--k N)")
     shape = run.data.image_shape
     if any(m.representation == "conv" for m in methods) and (shape[0] % 4 or shape[1] % 4):
         raise ConfigError(
@@ -267,11 +260,13 @@ def _class_samples(images: np.ndarray, labels: np.ndarray | None, per_class: int
 
 
 def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
-              data_root: str | Path | None = None, quiet: bool = False, runner=None) -> dict:
+              data_root: str | Path | None = None, quiet: bool = False, runner=None,
+              command: str | None = None) -> dict:
     """Load the data, run every stage into ``out`` and draw the figures and report.
 
     ``runner`` (a `fashion_cluster.distributed.DaskRunner`) runs the sweeps on a
-    Dask cluster.
+    Dask cluster. ``command`` is the command line that finishes an interrupted run
+    (shown when the unfinished run is loaded).
 
     Returns
     -------
@@ -281,11 +276,14 @@ def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
     from . import figures, report
 
     log = Reporter(quiet=quiet)
+    check_run_folder(out, inputs=_inputs(config))  # before the data is read
     data = load_study_data(config, data_root)
-    run = open_run(config, out, data, device=device, reporter=log, runner=runner)
+    run = open_run(config, out, data, device=device, reporter=log, runner=runner,
+                   command=command)
     metrics = fit_all(run)
     tic = time.perf_counter()
     figures.draw_all(run.out, reporter=log)
     report.write_report(run.out)
+    write_manifest(run.out)
     log.info(f"figures and report written ({time.perf_counter() - tic:.1f} s)")
     return metrics
