@@ -9,12 +9,12 @@
                           [--n-images N] [--device ...] [--data-dir DIR] [--quiet]
     fashion-cluster figures DIR
     fashion-cluster report DIR
-    fashion-cluster to-zarr PATH [--dataset ...]
+    fashion-cluster to-zarr PATH [--dataset ...] [--overwrite]
     fashion-cluster kmeans-zarr PATH --k K --out DIR [--scheduler ADDR | --workers N]
-    fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv] [--batch-size N]
-                            [--scheduler ADDR | --workers N]
-    fashion-cluster encode RUN_DIR|MODEL INPUT --out FEATURES.zarr [--method M]
-                           [--batch-size N] [--scheduler ADDR | --workers N]
+    fashion-cluster predict RUN_DIR INPUT [--method M] [--out FILE.csv] [--overwrite]
+                            [--batch-size N] [--scheduler ADDR | --workers N]
+    fashion-cluster encode RUN_DIR|MODEL INPUT --out FEATURES.zarr [--overwrite]
+                           [--method M] [--batch-size N] [--scheduler ADDR | --workers N]
     fashion-cluster presets
 
 ``run`` and ``elbow`` take ``--scheduler tcp://HOST:PORT`` or ``--workers N`` to run their
@@ -24,9 +24,14 @@ array batch by batch on one.
 Messages go to stderr through `logging` (``-v`` adds debug lines, ``-q`` leaves only
 warnings and errors, and no progress bars); results go to stdout.
 
+Outputs follow one write policy (`fashion_cluster.outputs`): nothing a command did not
+create is replaced without ``--overwrite``, and neither an input nor a file in a run
+folder is ever an output.
+
 Exit status: 0 success; 1 an unexpected error (one line, and the traceback with
 ``--debug``); 2 bad input (bad data, preset, option or output folder: one line starting
-with ``error:``); 130 interrupted (the same command resumes the run).
+with ``error:``); 130 interrupted (the same command resumes the run); 141 the reader of stdout
+closed the pipe (``predict ... | head``), quietly.
 """
 
 from __future__ import annotations
