@@ -33,7 +33,7 @@ _EXPORTS = {
     "KMeansClusterer": "clusterers",
     "SCANClusterer": "clusterers",
     "UMAPGMMClusterer": "clusterers",
-    "load": "persistence",
+    "load": "estimators",  # imports every estimator class that a file may name
     "load_run": "runs",
     "clustering_accuracy": "metrics",
     "matched_confusion_matrix": "metrics",
@@ -69,9 +69,9 @@ if TYPE_CHECKING:
         ContrastiveSCAN,
         ConvAutoencoderGMM,
         ConvAutoencoderKMeans,
+        load,
     )
     from .metrics import clustering_accuracy, matched_confusion_matrix
-    from .persistence import load
     from .representations import ContrastiveEncoder, ConvAutoencoder, DenseAutoencoder
     from .runs import load_run
 

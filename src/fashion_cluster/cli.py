@@ -48,7 +48,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import CLUSTER_SIZES
+from .settings import CLUSTER_SIZES
 
 __all__ = ["main"]
 

@@ -29,12 +29,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import scan
 from .clustering import fit_umap, unit_rows
-from .config import CLUSTER_SIZES, COVARIANCE_TYPES
 from .devices import resolve_device
 from .gmm import fit_full_gmm
 from .kmeans import assign, kmeans
 from .persistence import Saveable
 from .representations import check_store, flatten_images, is_store, store_blocks
+from .settings import CLUSTER_SIZES, COVARIANCE_TYPES
 from .validation import check_choice, check_device, check_int, check_real, seed_of
 
 __all__ = ["GMMClusterer", "KMeansClusterer", "SCANClusterer", "UMAPGMMClusterer"]

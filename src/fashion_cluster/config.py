@@ -16,19 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import FashionClusterError
-
-# The choices of settings that the estimators (clusterers.py) take as well.
-CLUSTER_SIZES = ("equal", "estimated", "auto", "merged")  # what SCAN asks of cluster sizes
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")  # scikit-learn's GaussianMixture
+from .errors import ConfigError
+from .settings import CHOICES, CLUSTER_SIZES, COVARIANCE_TYPES, RANGES  # noqa: F401 - also here
 
 __all__ = ["ConfigError", "StudyConfig", "available_presets", "load_preset"]
 
 STUDY_METHODS = ("kmeans_raw", "ae_kmeans", "ae_gmm", "conv_ae_kmeans")
-
-
-class ConfigError(FashionClusterError, ValueError):
-    """A preset or option is invalid; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -176,26 +169,6 @@ _SECTIONS = {
     "report": ReportConfig,
 }
 
-# (minimum, maximum or None) for numeric fields; everything else is checked by type.
-_RANGES = {
-    "n_train": (0, None), "n_test": (0, None), "k_min": (1, None), "k_max": (1, None),
-    "n_init": (1, None), "k": (0, None), "gmm_n_init": (1, None), "epochs": (1, None),
-    "batch_size": (1, None), "map_points": (10, None), "channels": (0, 3),
-    "n_neighbors": (2, None), "n_components": (0, None), "min_dist": (0, None),
-    "feature_dim": (1, None), "neighbours": (1, None), "heads": (1, None), "views": (0, None),
-    "entropy_weight": (0, None), "crop_min": (0.01, 1.0), "gamma": (1.0, None),
-    "processes": (1, None), "min_steps": (1, None),
-    "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
-}
-_CHOICES = {
-    "gmm_covariance": COVARIANCE_TYPES,
-    "map_method": ("umap", "tsne"),
-    "step": ("autograd", "compile"),
-    "k_choice": ("knee", "silhouette"),
-    "cluster_sizes": CLUSTER_SIZES,
-}
-
-
 def _check_value(source: str, where: str, name: str, value: Any, default: Any) -> Any:
     expected = type(default)
     if isinstance(default, tuple):
@@ -220,8 +193,8 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
         raise ConfigError(f"{source}: {where} must be {expected.__name__}, got {value!r}")
     if expected is float and not math.isfinite(value):
         raise ConfigError(f"{source}: {where} must be a finite number, got {value!r}")
-    if name in _RANGES:
-        lo, hi = _RANGES[name]
+    if name in RANGES:
+        lo, hi = RANGES[name]
         if value < lo or (hi is not None and value > hi):
             bound = f">= {lo}" if hi is None else f"in {lo}..{hi}"
             raise ConfigError(f"{source}: {where} must be {bound}, got {value!r}")
@@ -231,8 +204,8 @@ def _check_value(source: str, where: str, name: str, value: Any, default: Any) -
         raise ConfigError(f"{source}: {where} must be between 0 and 1, got {value!r}")
     if name == "channels" and value == 2:
         raise ConfigError(f"{source}: {where} must be 0 (automatic), 1 or 3, got 2")
-    if name in _CHOICES and value not in _CHOICES[name]:
-        raise ConfigError(f"{source}: {where} must be one of {', '.join(_CHOICES[name])}, "
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ConfigError(f"{source}: {where} must be one of {', '.join(CHOICES[name])}, "
                           f"got {value!r}")
     return value
 

@@ -138,8 +138,7 @@ def _seed_task(method_name: str, section, k: int, device: str, arrays: dict, enc
 
     Returns a `fashion_cluster.methods.SeedResult`.
     """
-    from .methods import METHODS
-    from .stages import refit
+    from .methods import METHODS, refit
 
     _threads(threads)
     return refit(METHODS[method_name], section, k, seed, device, arrays["features"],
@@ -178,7 +177,7 @@ def _encoder(spec: tuple):
             raise ValueError(f"{spec[1]}: method {spec[2]!r} clusters raw pixels: it has "
                              "no representation to encode with")
         return lambda rows: fitted.representation.transform(run.scale(rows))
-    from .persistence import load
+    from .estimators import load
 
     model = load(spec[1])
     return lambda rows: model.transform(rows.reshape(len(rows), -1))
@@ -246,7 +245,7 @@ class DaskRunner:
     def seeds(self, method_name: str, section, k: int, device: str, features: tuple,
               images: tuple, encoder, seeds: Sequence[int]) -> list:
         """Fit ``method_name`` once per seed, one task per seed (see
-        `fashion_cluster.stages.refit` for the arguments)."""
+        `fashion_cluster.methods.refit` for the arguments)."""
         if not seeds:
             return []
         arrays = self.client.scatter({"features": features, "images": images},

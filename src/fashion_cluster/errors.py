@@ -10,8 +10,15 @@ callers caught before (``ValueError`` or ``RuntimeError``).
 
 from __future__ import annotations
 
-__all__ = ["FashionClusterError"]
+__all__ = ["ConfigError", "FashionClusterError"]
 
 
 class FashionClusterError(Exception):
     """Bad input or an unusable environment; the message says which and why."""
+
+
+class ConfigError(FashionClusterError, ValueError):
+    """A preset or option is invalid; the message says which and why.
+
+    Also importable from `fashion_cluster.config`, where presets are read.
+    """

@@ -9,7 +9,8 @@
 best method). Each is made of a representation from `fashion_cluster.representations`
 (``autoencoder_`` or ``encoder_``) and a clusterer from `fashion_cluster.clusterers`
 (``clusterer_``), the same parts the study fits; ``fit`` / ``predict`` / ``fit_predict``,
-``labels_``, and ``save`` / `fashion_cluster.load`. ``n_clusters="auto"`` picks the
+``labels_``, and ``save`` / ``load`` (`fashion_cluster.load` is this module's, so that
+every estimator class is defined before a file is read). ``n_clusters="auto"`` picks the
 number of clusters without labels (``n_clusters_``).
 
 All follow scikit-learn's conventions: parameters are stored as given in ``__init__``
@@ -32,8 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .clusterers import GMMClusterer, KMeansClusterer, SCANClusterer, UMAPGMMClusterer
 from .clustering import choose_k
-from .config import CLUSTER_SIZES, COVARIANCE_TYPES
-from .persistence import Saveable
+from .persistence import Saveable, load
 from .representations import (
     ContrastiveEncoder,
     ConvAutoencoder,
@@ -42,6 +42,7 @@ from .representations import (
     flatten_images,
     is_store,
 )
+from .settings import CLUSTER_SIZES, COVARIANCE_TYPES
 from .validation import (
     check_choice,
     check_device,
@@ -62,6 +63,7 @@ __all__ = [
     "ConvAutoencoderGMM",
     "ConvAutoencoderKMeans",
     "DenseAutoencoder",
+    "load",
 ]
 
 # scikit-learn estimator checks that are expected to fail, with the reason.
@@ -522,9 +524,9 @@ class ContrastiveSCAN(_Composite):
         has both the higher modularity on the neighbour graph and the higher agreement
         among its heads, or clusters of any size (three times as many, merged along the
         neighbour graph: for classes known to differ much in size); see `SCANClusterer`.
-    gamma : float, default 1.0
+    gamma : float, default 2.0
         Largest power of a random gamma correction of the views (see
-        `ContrastiveEncoder`).
+        `ContrastiveEncoder`; 1: none).
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
     random_state : int, RandomState or None
     verbose : bool, default False
@@ -540,13 +542,28 @@ class ContrastiveSCAN(_Composite):
     n_features_in_ : int
     """
 
-    _params_before = {"cluster_sizes": "equal"}  # files fitted before the choice existed
+    # Files fitted before these parameters existed were fitted with these values.
+    _params_before = {"cluster_sizes": "equal", "gamma": 1.0}
+
+    # Where each parameter's default comes from: the ``best`` preset's settings
+    # (``section.key``); tests/test_settings.py holds the defaults equal to them.
+    PRESET = "best"
+    PRESET_KEYS = {
+        "n_clusters": "clustering.k", "feature_dim": "simclr.feature_dim",
+        "epochs": "simclr.epochs", "batch_size": "simclr.batch_size",
+        "min_steps": "simclr.min_steps", "learning_rate": "simclr.learning_rate",
+        "temperature": "simclr.temperature", "crop_min": "simclr.crop_min",
+        "gamma": "simclr.gamma", "processes": "simclr.processes",
+        "scan_epochs": "scan.epochs", "scan_min_steps": "scan.min_steps",
+        "heads": "scan.heads", "neighbours": "scan.neighbours", "views": "scan.views",
+        "entropy_weight": "scan.entropy_weight", "cluster_sizes": "scan.cluster_sizes",
+    }
 
     def __init__(self, n_clusters=10, image_shape=None, feature_dim=512, epochs=8,
                  batch_size=512, min_steps=300, learning_rate=1e-3, temperature=0.5,
                  crop_min=0.4, scan_epochs=30, scan_min_steps=1000, heads=10, neighbours=20,
                  views=4, entropy_weight=5.0, device="auto", random_state=None,
-                 verbose=False, processes=1, cluster_sizes="auto", gamma=1.0):
+                 verbose=False, processes=1, cluster_sizes="auto", gamma=2.0):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.feature_dim = feature_dim

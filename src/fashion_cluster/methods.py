@@ -14,13 +14,14 @@ method names against it, and each factory imports what it needs when called.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["METHODS", "REPRESENTATIONS", "Method", "Representation", "SeedResult"]
+__all__ = ["METHODS", "REPRESENTATIONS", "Method", "Representation", "SeedResult", "refit"]
 
 Estimator = Any  # a fitted scikit-learn estimator of this package
 
@@ -225,3 +226,14 @@ METHODS: dict[str, Method] = {
                centers_decodable=False),
     ]
 }
+
+
+def refit(m: Method, section, k: int, seed: int, device: str,
+          features: tuple[np.ndarray, np.ndarray], images: tuple, encoder) -> SeedResult:
+    """One fit of the seed sweep (here or in a cluster's worker): ``features`` and
+    ``images`` are (train, test) pairs; images are needed only by ``on_images`` methods."""
+    tic = time.perf_counter()
+    clusterer = m.fit(section, k, seed, device, features[0], images[0], encoder)
+    seconds = time.perf_counter() - tic
+    return SeedResult(seed, clusterer.labels_, m.predict(clusterer, features[1], images[1]),
+                      seconds, clusterer.info_)

@@ -7,8 +7,9 @@ The file is a safetensors file: every array of the estimator (network weights, c
 centres, mixture parameters) is a named tensor, and the header's metadata holds a JSON
 tree with the estimator's class name, its parameters and its other fitted attributes.
 Loading looks the class name up among this package's estimators (nothing else can be
-built, and no code is read from the file), constructs it with the saved parameters and
-restores the fitted state, so that predictions after a round trip are identical.
+built, and no code is read from the file; `fashion_cluster.load` imports them all
+first), constructs it with the saved parameters and restores the fitted state, so that
+predictions after a round trip are identical.
 
 The header also holds a SHA-256 of the tree and of every array's bytes, checked at
 load: a file whose numbers were changed (a flipped bit, an edit) is refused rather than
@@ -34,6 +35,10 @@ __all__ = ["FORMAT", "Saveable", "load", "save"]
 
 FORMAT = "fashion-cluster estimator 1"
 
+# The classes `load` may build, by name: this package's public saveable estimators, each
+# registered when its class is defined (`fashion_cluster.estimators` imports them all).
+_CLASSES: dict[str, type] = {}
+
 
 class Saveable:
     """Mixin: ``save(path)``, and the state that `load` restores.
@@ -47,6 +52,11 @@ class Saveable:
     # Parameters added after files of this format were first written, with the value a
     # file that lacks one was fitted with (where it differs from today's default).
     _params_before: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _CLASSES[cls.__name__] = cls
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Write the fitted estimator to ``path`` (a ``.safetensors`` file); an existing
@@ -158,26 +168,13 @@ def load(path: str | os.PathLike, expected: type | tuple[type, ...] | None = Non
 
 
 def _check_class(path: Path, name: str, expected: type | tuple[type, ...] | None) -> None:
-    cls = _registry().get(name)
+    cls = _CLASSES.get(name)
     if expected is None or cls is None:  # an unknown class is reported when decoding
         return
     if not issubclass(cls, expected):
         wanted = expected if isinstance(expected, tuple) else (expected,)
         raise ArtifactError(f"{path}: holds a {name}, expected a "
                             f"{' or '.join(c.__name__ for c in wanted)}")
-
-
-def _registry() -> dict[str, type]:
-    """The classes ``load`` may build: this package's saveable estimators."""
-    from . import clusterers, estimators, representations
-
-    classes = {}
-    for module in (representations, clusterers, estimators):
-        for name in module.__all__:
-            cls = getattr(module, name)
-            if isinstance(cls, type) and issubclass(cls, Saveable):
-                classes[name] = cls
-    return classes
 
 
 def _encode_estimator(est: Saveable, prefix: str, arrays: dict) -> dict:
@@ -222,7 +219,7 @@ def _decode(value: Any, arrays: dict) -> Any:
 
 
 def _decode_estimator(tree: dict, arrays: dict) -> Saveable:
-    cls = _registry().get(tree["class"])
+    cls = _CLASSES.get(tree["class"])
     if cls is None:
         raise ValueError(f"{tree['class']!r} is not a fashion-cluster estimator")
     est = cls(**{**cls._params_before, **_decode(tree["params"], arrays)})

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from . import persistence
 from .artifacts import ArtifactError, read_arrays
 from .data import DatasetError, scale_images
+from .estimators import load as load_estimator
 from .manifest import MANIFEST, verify
 from .methods import METHODS, REPRESENTATIONS, Method
 from .schema import read_metrics
@@ -126,8 +126,8 @@ class RunResult:
         representation = None
         if method.representation != "raw":
             artifact = REPRESENTATIONS[method.representation].artifact
-            representation = persistence.load(self.path / "models" / f"{artifact}.safetensors")
-        clusterer = persistence.load(self.path / "methods" / f"{name}.safetensors")
+            representation = load_estimator(self.path / "models" / f"{artifact}.safetensors")
+        clusterer = load_estimator(self.path / "methods" / f"{name}.safetensors")
         names = self.metrics["dataset"].get("class_names") or []
         matched = entry.get("cluster_classes")
         classes = [names[c] if 0 <= c < len(names) else "" for c in matched] \

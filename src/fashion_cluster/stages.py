@@ -1,6 +1,6 @@
 """The stages of a run, one function each: elbow sweep, representation, method, 2-D maps.
 
-Every stage takes the `fashion_cluster.study.Run` it belongs to, reuses its saved
+Every stage takes the `Run` it belongs to, reuses its saved
 result through the run's `fashion_cluster.cache.StageCache` or computes and saves
 it, and returns what the next stages need. The fitted estimators are saved with their
 own ``save`` (safetensors and JSON: nothing is pickled), next to the arrays the figures
@@ -11,24 +11,55 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
-from . import persistence
 from .artifacts import ArtifactError, read_arrays, read_json, write_arrays, write_json
 from .autoencoders import summary
+from .cache import StageCache
 from .clustering import SILHOUETTE_SAMPLE, ElbowResult, elbow_sweep, unit_rows
+from .config import StudyConfig
 from .data import stratified_subset
+from .datasets import ImageSet
 from .embedding import embed_2d
-from .methods import REPRESENTATIONS, Method, SeedResult
+from .estimators import load as load_estimator
+from .methods import REPRESENTATIONS, Method, SeedResult, refit
 from .metrics import cluster_sums, doubts, internal_scores, score
+from .progress import Reporter
 
-if TYPE_CHECKING:
-    from .study import Run
+__all__ = ["Run", "elbow", "k_choice", "maps", "method", "refit", "representation",
+           "run_elbow"]
 
-__all__ = ["elbow", "k_choice", "maps", "method", "refit", "representation", "run_elbow"]
+
+@dataclass
+class Run:
+    """What every stage of one run reads.
+
+    Attributes
+    ----------
+    config : StudyConfig
+    data : ImageSet
+    out : Path
+        The output folder.
+    device : torch.device
+    cache : StageCache
+        Reuse-or-compute for every stage, keyed on the data, seed and device type.
+    log : Reporter
+    runner : fashion_cluster.distributed.DaskRunner or None
+        Runs the elbow sweep and the seed sweeps as tasks on a Dask cluster.
+    """
+
+    config: StudyConfig
+    data: ImageSet
+    out: Path
+    device: torch.device
+    cache: StageCache
+    log: Reporter
+    runner: Any = None
 
 
 # ------------------------------------------------------------------------ elbow
@@ -111,7 +142,7 @@ def representation(run: Run, kind: str) -> dict:
     codes = run.out / "codes" / f"{rep.artifact}.npz"
 
     def load(meta: dict) -> dict:
-        fitted = persistence.load(weights)
+        fitted = load_estimator(weights)
         arrays = read_arrays(codes, {"train": (len(data.x_train), None),
                                      "test": (len(data.x_test), None)})
         return {"model": fitted, **arrays, "meta": meta}
@@ -251,17 +282,6 @@ def _seed_sweep(run: Run, m: Method, section, k: int, main: SeedResult, x_train:
             sweep.append(_score_seed(run, result, x_train, x_test))
             bar.update(1)
     return sweep
-
-
-def refit(m: Method, section, k: int, seed: int, device: str,
-          features: tuple[np.ndarray, np.ndarray], images: tuple, encoder) -> SeedResult:
-    """One fit of the seed sweep (here or in a cluster's worker): ``features`` and
-    ``images`` are (train, test) pairs; images are needed only by ``on_images`` methods."""
-    tic = time.perf_counter()
-    clusterer = m.fit(section, k, seed, device, features[0], images[0], encoder)
-    seconds = time.perf_counter() - tic
-    return SeedResult(seed, clusterer.labels_, m.predict(clusterer, features[1], images[1]),
-                      seconds, clusterer.info_)
 
 
 def _score_seed(run: Run, result: SeedResult, x_train: np.ndarray, x_test: np.ndarray) -> dict:

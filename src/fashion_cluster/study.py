@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from .methods import METHODS, REPRESENTATIONS, Method
 from .metrics import match_clusters, score
 from .outputs import OutputError, check_run_folder, claim_run_folder
 from .progress import Reporter
+from .stages import Run
 
 __all__ = ["OutputError", "Run", "fit_all", "load_study_data", "open_run", "run_study"]
 
@@ -57,33 +57,6 @@ def _versions() -> dict:
             "scikit_learn": sklearn.__version__,
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "platform": platform.platform()}
-
-
-@dataclass
-class Run:
-    """What every stage of one run reads.
-
-    Attributes
-    ----------
-    config : StudyConfig
-    data : ImageSet
-    out : Path
-        The output folder.
-    device : torch.device
-    cache : StageCache
-        Reuse-or-compute for every stage, keyed on the data, seed and device type.
-    log : Reporter
-    runner : fashion_cluster.distributed.DaskRunner or None
-        Runs the elbow sweep and the seed sweeps as tasks on a Dask cluster.
-    """
-
-    config: StudyConfig
-    data: ImageSet
-    out: Path
-    device: torch.device
-    cache: StageCache
-    log: Reporter
-    runner: Any = None
 
 
 def open_run(config: StudyConfig, out: str | Path, data: ImageSet, device: str = "auto",

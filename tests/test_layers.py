@@ -1,0 +1,45 @@
+"""The package's structure holds: its layers (pyproject.toml's import contracts, checked
+with import-linter) and no import circle. Every import counts: at module level, inside
+functions and under ``TYPE_CHECKING``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+grimp = pytest.importorskip("grimp", reason="import-linter (requirements-dev.lock) is needed")
+
+
+def test_the_layer_contracts_hold():
+    from importlinter.cli import lint_imports
+
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0
+
+
+def _module_graph():
+    import networkx as nx
+
+    imports = grimp.build_graph("fashion_cluster", exclude_type_checking_imports=False)
+    graph = nx.DiGraph()
+    for module in imports.modules:
+        graph.add_node(module)
+        graph.add_edges_from((module, other)
+                             for other in imports.find_modules_directly_imported_by(module))
+    return graph
+
+
+def test_no_import_circles():
+    import networkx as nx
+
+    circles = list(nx.simple_cycles(_module_graph()))
+    assert circles == [], f"import circles: {circles}"
+
+
+def test_the_check_sees_imports_inside_functions_and_type_checking():
+    """The graph is not blind to the imports that a circle usually hides in."""
+    graph = _module_graph()
+    assert graph.has_edge("fashion_cluster.methods", "fashion_cluster.clusterers")  # in a function
+    assert graph.has_edge("fashion_cluster", "fashion_cluster.runs")  # under TYPE_CHECKING
