@@ -43,3 +43,18 @@ def test_the_check_sees_imports_inside_functions_and_type_checking():
     graph = _module_graph()
     assert graph.has_edge("fashion_cluster.methods", "fashion_cluster.clusterers")  # in a function
     assert graph.has_edge("fashion_cluster", "fashion_cluster.runs")  # under TYPE_CHECKING
+
+
+def test_no_function_over_100_lines_and_no_class_over_200():
+    """A function fits on a screen or two; a class holds state that belongs together."""
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "src" / "fashion_cluster").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            limit = (100 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) else
+                     200 if isinstance(node, ast.ClassDef) else None)
+            length = getattr(node, "end_lineno", 0) - getattr(node, "lineno", 0) + 1
+            if limit is not None and length > limit:
+                too_long.append(f"{path.name}:{node.name} ({length} lines)")
+    assert too_long == []

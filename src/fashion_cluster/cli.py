@@ -112,62 +112,54 @@ def _presets_text() -> str:
     return "packaged presets:\n" + "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    # SUPPRESS: a subcommand's own default must not undo a -q given before it.
+    p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                   help="as -q before the command")
 
-    parser = argparse.ArgumentParser(
-        prog="fashion-cluster",
-        description="Unsupervised cluster analysis of Fashion-MNIST (and other image sets).",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also print debug messages")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="print only warnings, errors and results; no progress bars")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an unexpected error")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def quiet(p: argparse.ArgumentParser) -> None:
-        # SUPPRESS: a subcommand's own default must not undo a -q given before it.
-        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                       help="as -q before the command")
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="folder with the four Fashion-MNIST files (default: search "
+                        "FASHION_MNIST_DIR, the user cache, the Debian package)")
 
-    def data_dir(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="folder with the four Fashion-MNIST files (default: search "
-                            "FASHION_MNIST_DIR, the user cache, the Debian package)")
 
-    def dataset(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", default=None,
-                       help="fashion-mnist (default), a folder of IDX files, an .npz file or a "
-                            "folder of images (class sub-folders = labels)")
-        p.add_argument("--image-size", type=_image_size, default=None, metavar="HxW",
-                       help="resize the images of an image folder to this size")
-        p.add_argument("--channels", type=int, choices=(1, 3), default=None,
-                       help="image folders: 1 = grayscale, 3 = colour (default: from the images)")
+def _add_dataset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default=None,
+                   help="fashion-mnist (default), a folder of IDX files, an .npz file or a "
+                        "folder of images (class sub-folders = labels)")
+    p.add_argument("--image-size", type=_image_size, default=None, metavar="HxW",
+                   help="resize the images of an image folder to this size")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                   help="image folders: 1 = grayscale, 3 = colour (default: from the images)")
 
-    def cluster(p: argparse.ArgumentParser) -> None:
-        group = p.add_mutually_exclusive_group()
-        group.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                           help="run the sweeps (predict, encode: the batches) on this Dask "
-                                "scheduler (tcp://HOST:PORT)")
-        group.add_argument("--workers", type=_positive_int, default=None,
-                           help="run the sweeps (predict, encode: the batches) on a local Dask "
-                                "cluster of N workers")
 
-    def overwrite(p: argparse.ArgumentParser, what: str) -> None:
-        p.add_argument("--overwrite", action="store_true",
-                       help=f"replace {what} (never the input, nor a file in a run folder)")
+def _add_cluster(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the sweeps (predict, encode: the batches) on this Dask "
+                            "scheduler (tcp://HOST:PORT)")
+    group.add_argument("--workers", type=_positive_int, default=None,
+                       help="run the sweeps (predict, encode: the batches) on a local Dask "
+                            "cluster of N workers")
 
-    def common(p: argparse.ArgumentParser, device: bool = True) -> None:
-        data_dir(p)
-        if device:
-            p.add_argument("--device", type=_device, default="auto",
-                           metavar="{auto,cpu,cuda,cuda:N}",
-                           help="where torch work runs (default: auto = cuda if available)")
-        quiet(p)
 
+def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace {what} (never the input, nor a file in a run folder)")
+
+
+def _add_common(p: argparse.ArgumentParser, device: bool = True) -> None:
+    _add_data_dir(p)
+    if device:
+        p.add_argument("--device", type=_device, default="auto",
+                       metavar="{auto,cpu,cuda,cuda:N}",
+                       help="where torch work runs (default: auto = cuda if available)")
+    _add_quiet(p)
+
+
+def _add_run(sub) -> None:
+    """The ``run`` command: the whole study."""
     run = sub.add_parser("run", help="run the whole study (resumable)",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          epilog=_presets_text())
@@ -191,13 +183,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="train the contrastive CNN and the SCAN heads on N processes of "
                           "this machine (torch.distributed: CPU processes, or one a GPU; "
                           "default: the preset's, 1)")
-    dataset(run)
-    cluster(run)
-    common(run)
+    _add_dataset(run)
+    _add_cluster(run)
+    _add_common(run)
 
+
+def _add_data_and_elbow(sub) -> None:
+    """The ``data`` and ``elbow`` commands."""
     data = sub.add_parser("data", help="where the data is, verified; --fetch downloads it")
     data.add_argument("--fetch", action="store_true", help="download missing or bad files")
-    common(data, device=False)
+    _add_common(data, device=False)
 
     elbow = sub.add_parser("elbow", help="the elbow sweep alone, into DIR/elbow.json")
     elbow.add_argument("--out", type=Path, required=True, help="output folder (required)")
@@ -210,24 +205,30 @@ def _parser() -> argparse.ArgumentParser:
     elbow.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     elbow.add_argument("--n-images", type=_positive_int, default=None,
                        help="use the first N training images (default: all)")
-    dataset(elbow)
-    cluster(elbow)
-    common(elbow)
+    _add_dataset(elbow)
+    _add_cluster(elbow)
+    _add_common(elbow)
 
+
+def _add_redraw(sub) -> None:
+    """The ``figures`` and ``report`` commands."""
     for name, text in (("figures", "redraw the figures of a finished run"),
                        ("report", "rebuild report.html and summary.md of a finished run")):
         p = sub.add_parser(name, help=text)
         p.add_argument("dir", type=Path, help="output folder of a run")
-        quiet(p)
+        _add_quiet(p)
 
+
+def _add_zarr(sub) -> None:
+    """The ``to-zarr`` and ``kmeans-zarr`` commands."""
     to_zarr = sub.add_parser("to-zarr", help="store a data set's training images as a zarr "
                                               "array (for kmeans-zarr)")
     to_zarr.add_argument("path", type=Path, help="the .zarr folder to write")
     to_zarr.add_argument("--chunk-rows", type=_positive_int, default=10000,
                          help="images per chunk (default: 10000)")
-    overwrite(to_zarr, "an existing zarr array at PATH")
-    dataset(to_zarr)
-    data_dir(to_zarr)
+    _add_overwrite(to_zarr, "an existing zarr array at PATH")
+    _add_dataset(to_zarr)
+    _add_data_dir(to_zarr)
 
     big = sub.add_parser("kmeans-zarr", help="raw-pixel K-Means on a zarr array on disk, "
                                              "streamed through a Dask cluster")
@@ -243,8 +244,11 @@ def _parser() -> argparse.ArgumentParser:
     big.add_argument("--memory-limit", default=None,
                      help="memory limit of each local worker, e.g. 500MB (default: Dask's)")
     big.add_argument("--out", type=Path, required=True, help="folder for kmeans_zarr.json")
-    cluster(big)
+    _add_cluster(big)
 
+
+def _add_predict(sub) -> None:
+    """The ``predict`` command."""
     predict = sub.add_parser(
         "predict", help="assign new images with a finished run's fitted method",
         description="Assign new images with a finished run's fitted method; one CSV row "
@@ -262,11 +266,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=_positive_int, default=4096,
                          help="images assigned at a time, or by one Dask task "
                               "(default: 4096)")
-    overwrite(predict, "an existing FILE.csv")
-    cluster(predict)
-    data_dir(predict)
-    quiet(predict)
+    _add_overwrite(predict, "an existing FILE.csv")
+    _add_cluster(predict)
+    _add_data_dir(predict)
+    _add_quiet(predict)
 
+
+def _add_encode(sub) -> None:
+    """The ``encode`` command."""
     encode = sub.add_parser(
         "encode", help="features of an .npy or .zarr array of images, into a zarr array "
                        "(on a Dask cluster if asked)")
@@ -281,10 +288,29 @@ def _parser() -> argparse.ArgumentParser:
                              "the run's method with the highest silhouette)")
     encode.add_argument("--batch-size", type=_positive_int, default=4096,
                         help="images a task and a chunk of the output (default: 4096)")
-    overwrite(encode, "an existing zarr array at --out")
-    cluster(encode)
-    quiet(encode)
+    _add_overwrite(encode, "an existing zarr array at --out")
+    _add_cluster(encode)
+    _add_quiet(encode)
 
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="fashion-cluster",
+        description="Unsupervised cluster analysis of Fashion-MNIST (and other image sets).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also print debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print only warnings, errors and results; no progress bars")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_run, _add_data_and_elbow, _add_redraw, _add_zarr, _add_predict,
+                _add_encode):
+        add(sub)
     sub.add_parser("presets", help="list the packaged presets")
     return parser
 
@@ -356,16 +382,10 @@ def _runner(args: argparse.Namespace):
     if args.scheduler is None and args.workers is None:
         yield None
         return
-    from .distributed import DaskRunner, connect
+    from .distributed import DaskRunner, dask_client
 
-    client = connect(args.scheduler, args.workers)
-    try:
+    with dask_client(args.scheduler, args.workers) as client:
         yield DaskRunner(client)
-    finally:
-        cluster = client.cluster if args.workers is not None else None
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _summary_line(metrics: dict, out: Path, seconds: float) -> str:
@@ -459,29 +479,19 @@ def _cmd_to_zarr(args: argparse.Namespace) -> int:
 
 def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
     from .artifacts import write_arrays, write_json
-    from .distributed import DaskRunner, connect, fit_kmeans_out_of_core
+    from .distributed import DaskRunner, dask_client, fit_kmeans_out_of_core
     from .outputs import check_run_folder, claim_run_folder
 
     out = check_run_folder(args.out, inputs=[args.path], holds_run=False)
-    if args.scheduler is None and args.workers is None:
-        args.workers = 2
-    if args.scheduler is None:
-        client = connect(workers=args.workers, memory_limit=args.memory_limit)
-    else:
-        client = connect(args.scheduler)
-    try:
+    workers = 2 if args.scheduler is None and args.workers is None else args.workers
+    with dask_client(args.scheduler, workers, memory_limit=args.memory_limit) as client:
         where = DaskRunner(client).describe()
         result = fit_kmeans_out_of_core(client, args.path, args.k, seed=args.seed,
                                         max_iter=args.max_iter, init_max_iter=args.init_rounds)
-    finally:
-        cluster = client.cluster if args.scheduler is None else None
-        client.close()
-        if cluster is not None:
-            cluster.close()
     claim_run_folder(out)
     write_arrays(out / "kmeans_zarr_centroids.npz", centroids=result.pop("centroids"))
     write_json(out / "kmeans_zarr.json", {**result, "k": args.k, "path": str(args.path),
-                                               "cluster": where})
+                                          "cluster": where})
     print(f"K-Means on {result['n_samples']:,} images in {result['chunks']} chunks: "
           f"SSE {result['sse']:.1f}, {result['n_iter']} iterations, {result['seconds']:.1f} s")
     return 0

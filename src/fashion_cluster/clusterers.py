@@ -373,10 +373,9 @@ class UMAPGMMClusterer(_Clusterer):
 class SCANClusterer(_Clusterer):
     """SCAN heads on the features of a contrastive encoder (`fashion_cluster.scan`).
 
-    Fitted on images: the encoder gives their features and the features of ``views``
-    augmented copies; ``heads`` softmax heads learn that an image
-    and its nearest neighbours belong to the same cluster; the head with the lowest
-    final SCAN loss is kept (no label is looked at). With ``cluster_sizes="auto"`` a
+    Fitted on images: the encoder gives their features and those of ``views`` augmented
+    copies; ``heads`` softmax heads learn that an image and its nearest neighbours belong
+    to the same cluster; the head with the lowest final SCAN loss is kept (no label). With ``cluster_sizes="auto"`` a
     second group of ``heads`` heads trains for estimated sizes, and the group is chosen
     first (``info_["scan_loss"]`` and ``selected_head`` then count both groups' heads).
     With ``cluster_sizes="merged"`` the heads learn 3 (``OVER_CLUSTERING``) times as many
@@ -449,10 +448,9 @@ class SCANClusterer(_Clusterer):
         self.cluster_sizes = cluster_sizes
 
     def _validate(self) -> None:
-        for name in ("n_clusters", "heads", "epochs", "batch_size", "neighbours", "processes"):
-            check_int(self, name)
-        check_int(self, "views", low=0)
-        check_int(self, "min_steps", low=0)
+        for name, low in (("n_clusters", 1), ("heads", 1), ("epochs", 1), ("batch_size", 1),
+                          ("neighbours", 1), ("processes", 1), ("views", 0), ("min_steps", 0)):
+            check_int(self, name, low=low)
         check_real(self, "entropy_weight", strict=False)
         check_choice(self, "cluster_sizes", CLUSTER_SIZES)
 
@@ -474,7 +472,7 @@ class SCANClusterer(_Clusterer):
             return self._fit_store(X)
         x = self._check_input(flatten(X), reset=True)
         seed = seed_of(self.random_state)
-        self.encoder_ = self._fitted_encoder(x, seed)
+        self.encoder_ = _fitted_encoder(self.encoder, x, seed)
         feats = self._features(x, features)
         generator = self._generator(seed)
         augmented = self.encoder_.view_features(x, self.views, generator)
@@ -489,7 +487,7 @@ class SCANClusterer(_Clusterer):
         N x ``neighbours`` integers, does)."""
         check_store(store, max(2, self.n_clusters))
         seed = seed_of(self.random_state)
-        self.encoder_ = self._fitted_encoder(store, seed)
+        self.encoder_ = _fitted_encoder(self.encoder, store, seed)
         self.n_features_in_ = self.encoder_.n_features_in_
         shape = (store.shape[0], self.encoder_.feature_dim)
         with tempfile.TemporaryDirectory(prefix="fashion-cluster-scan-") as scratch:
@@ -517,7 +515,8 @@ class SCANClusterer(_Clusterer):
     def _train(self, feats, augmented, seed: int, generator: torch.Generator) -> None:
         """Train the heads on features in memory or mapped; set ``head_``, ``labels_``,
         ``info_``."""
-        names, priors = self._priors(feats, seed)
+        names, priors = _size_priors(feats, self.cluster_sizes, self.n_clusters, seed,
+                                     self._device())
         merged = self.cluster_sizes == "merged"
         k = self.n_clusters * (OVER_CLUSTERING if merged else 1)
         head = scan.train_heads(feats, augmented, k, heads=self.heads,
@@ -529,51 +528,7 @@ class SCANClusterer(_Clusterer):
         self.head_ = {name: head[name].cpu().numpy()
                       for name in ("weight", "bias", "mean", "std", "merge") if name in head}
         self.labels_ = self._assign(feats)
-        self.info_ = {"scan_loss": head["losses"], "selected_head": head["selected"],
-                      "views": self.views, "neighbours": head["neighbours"],
-                      "heads": self.heads, "epochs": head["epochs"],
-                      "batch_size": head["batch_size"], "entropy_weight": self.entropy_weight,
-                      "processes": self.processes, "cluster_sizes": self.cluster_sizes}
-        if merged:
-            self.info_["over_clusters"] = k
-        if priors is not None:
-            self.info_.update(size_prior=priors[-1].tolist(), sizes_kept=names[head["prior"]])
-            if "modularity" in head:
-                for signal in ("modularity", "agreement"):
-                    self.info_[signal] = dict(zip(names, head[signal], strict=True))
-
-    def _priors(self, feats, seed: int) -> tuple[tuple[str, ...], torch.Tensor | None]:
-        """The names and the cluster-size priors ``cluster_sizes`` asks for
-        (`scan.train_heads`): the sorted sizes (+1) of K-Means' clusters of at most
-        20,000 rows of the features, after an even prior for "auto"; None for "equal"
-        and "merged"."""
-        if self.cluster_sizes in ("equal", "merged"):
-            return (), None
-        k = self.n_clusters
-        x = torch.as_tensor(feats)  # a mapped array stays mapped: only the sample is read
-        rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:20_000])
-        sample = x[torch.from_numpy(rows).to(x.device)].float().cpu().numpy()
-        labels = KMeansClusterer(k, normalize=True, device=str(self._device()),
-                                 random_state=seed).fit(sample).labels_
-        counts = np.sort(np.bincount(labels, minlength=k))[::-1] + 1.0
-        estimated = torch.tensor(counts / counts.sum(), dtype=torch.float32)
-        if self.cluster_sizes == "estimated":
-            return ("estimated",), estimated[None]
-        return ("equal", "estimated"), torch.stack([torch.full((k,), 1 / k), estimated])
-
-    def _fitted_encoder(self, x: np.ndarray, seed: int):
-        """``encoder`` itself when it is fitted, else a copy of it fitted on ``x``."""
-        from .representations import ContrastiveEncoder
-
-        encoder = ContrastiveEncoder() if self.encoder is None else self.encoder
-        if not isinstance(encoder, ContrastiveEncoder):
-            raise ValueError("The 'encoder' parameter of SCANClusterer must be a "
-                             f"ContrastiveEncoder or None. Got {self.encoder!r} instead.")
-        try:
-            check_is_fitted(encoder)
-            return encoder
-        except NotFittedError:
-            return clone(encoder).set_params(random_state=seed).fit(x)
+        self.info_ = _scan_info(self, head, names, priors, k if merged else None)
 
     def _get_state(self) -> dict[str, Any]:
         state = super()._get_state()
@@ -599,7 +554,7 @@ class SCANClusterer(_Clusterer):
         array is read a few chunks at a time."""
         check_is_fitted(self)
         if is_store(X):
-            return self._by_blocks(X, features, self.predict)
+            return _by_blocks(X, features, self.predict)
         x = self._check_input(flatten(X), reset=False)
         return self._assign(self._features(x, features))
 
@@ -609,18 +564,74 @@ class SCANClusterer(_Clusterer):
         cluster of the most probable part); a zarr array is read a few chunks at a time."""
         check_is_fitted(self)
         if is_store(X):
-            return self._by_blocks(X, features, self.predict_proba)
+            return _by_blocks(X, features, self.predict_proba)
         feats = self._features(self._check_input(flatten(X), reset=False), features)
         return scan.probabilities(feats, self._head(feats.device)).cpu().numpy()
 
-    def fit_predict(self, X, y=None, *, features=None):
+    def fit_predict(self, X, y=None, *, features=None):  # features: as in ``fit``
         return self.fit(X, features=features).labels_
 
-    @staticmethod
-    def _by_blocks(store, features, method) -> np.ndarray:
-        """``method`` of a zarr array's blocks, concatenated."""
-        _refuse_features_with_store(features)
-        return np.concatenate([method(block) for _, block in store_blocks(store)])
+
+
+def _by_blocks(store, features, method) -> np.ndarray:
+    """``method`` of a zarr array's blocks, concatenated."""
+    _refuse_features_with_store(features)
+    return np.concatenate([method(block) for _, block in store_blocks(store)])
+
+
+def _fitted_encoder(encoder, x: np.ndarray, seed: int):
+    """``encoder`` itself when it is fitted, else a copy of it fitted on ``x`` (None: a
+    default ``ContrastiveEncoder``)."""
+    from .representations import ContrastiveEncoder
+
+    if encoder is None:
+        encoder = ContrastiveEncoder()
+    if not isinstance(encoder, ContrastiveEncoder):
+        raise ValueError("The 'encoder' parameter of SCANClusterer must be a "
+                         f"ContrastiveEncoder or None. Got {encoder!r} instead.")
+    try:
+        check_is_fitted(encoder)
+        return encoder
+    except NotFittedError:
+        return clone(encoder).set_params(random_state=seed).fit(x)
+
+
+def _size_priors(feats, cluster_sizes: str, k: int, seed: int, device: torch.device
+                 ) -> tuple[tuple[str, ...], torch.Tensor | None]:
+    """The names and the cluster-size priors ``cluster_sizes`` asks for
+    (`scan.train_heads`): the sorted sizes (+1) of K-Means' clusters of at most
+    20,000 rows of the features, after an even prior for "auto"; None for "equal"
+    and "merged"."""
+    if cluster_sizes in ("equal", "merged"):
+        return (), None
+    x = torch.as_tensor(feats)  # a mapped array stays mapped: only the sample is read
+    rows = np.sort(np.random.default_rng(seed).permutation(len(x))[:20_000])
+    sample = x[torch.from_numpy(rows).to(x.device)].float().cpu().numpy()
+    labels = KMeansClusterer(k, normalize=True, device=str(device),
+                             random_state=seed).fit(sample).labels_
+    counts = np.sort(np.bincount(labels, minlength=k))[::-1] + 1.0
+    estimated = torch.tensor(counts / counts.sum(), dtype=torch.float32)
+    if cluster_sizes == "estimated":
+        return ("estimated",), estimated[None]
+    return ("equal", "estimated"), torch.stack([torch.full((k,), 1 / k), estimated])
+
+
+def _scan_info(est: SCANClusterer, head: dict, names: tuple[str, ...],
+               priors: torch.Tensor | None, over_clusters: int | None) -> dict:
+    """``info_`` of a fitted `SCANClusterer`: its settings and what its heads found."""
+    info = {"scan_loss": head["losses"], "selected_head": head["selected"],
+            "views": est.views, "neighbours": head["neighbours"], "heads": est.heads,
+            "epochs": head["epochs"], "batch_size": head["batch_size"],
+            "entropy_weight": est.entropy_weight, "processes": est.processes,
+            "cluster_sizes": est.cluster_sizes}
+    if over_clusters is not None:
+        info["over_clusters"] = over_clusters
+    if priors is not None:
+        info.update(size_prior=priors[-1].tolist(), sizes_kept=names[head["prior"]])
+        if "modularity" in head:
+            for signal in ("modularity", "agreement"):
+                info[signal] = dict(zip(names, head[signal], strict=True))
+    return info
 
 
 def _refuse_features_with_store(features) -> None:

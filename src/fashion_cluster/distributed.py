@@ -42,6 +42,7 @@ __all__ = [
     "ClusterError",
     "DaskRunner",
     "connect",
+    "dask_client",
     "encode_to_zarr",
     "fit_kmeans_out_of_core",
     "is_zarr_array",
@@ -97,6 +98,24 @@ def connect(scheduler: str | None = None, workers: int | None = None, timeout: f
                                host="127.0.0.1", dashboard_address=None,
                                memory_limit=memory_limit or "auto")
     return Client(cluster)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None,
+                memory_limit: str | None = None) -> Iterator:
+    """`connect`, closed on leaving: the client, and the local cluster if it started one.
+
+    The one lifecycle of a Dask client in the package (the command line's ``run``,
+    ``elbow``, ``predict``, ``encode`` and ``kmeans-zarr``).
+    """
+    client = connect(scheduler, workers, memory_limit=memory_limit)
+    try:
+        yield client
+    finally:
+        cluster = client.cluster if scheduler is None else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 @contextlib.contextmanager

@@ -386,6 +386,27 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
         _save(silhouette_curve(c["k"], c["silhouette"], c["best_k"], c["representation"]),
               figdir / "k_choice.png", written)
 
+    _draw_networks(out, metrics, shape, figdir, written)
+    _draw_methods(out, metrics, data, figdir, written)
+    methods = metrics.get("methods", {})
+    if methods and dataset["labelled"]:
+        titles = [m["title"] for m in methods.values()]
+        values = [m.get("seeds", {}).get("test", {}).get("accuracy", {}).get("values", [])
+                  for m in methods.values()]
+        published = [(m.get("published") or {}).get("test") for m in methods.values()]
+        _save(seed_spread(titles, values, published, "Test accuracy over seeds"),
+              figdir / "seed_spread.png", written)
+
+    _draw_maps(out, metrics, data, figdir, written)
+    stamp.write_text(key)
+    if reporter is not None:
+        reporter.info(f"{len(written)} figures in {figdir}")
+    return written
+
+
+def _draw_networks(out: Path, metrics: dict, shape: tuple, figdir: Path,
+                   written: list[Path]) -> None:
+    """Each network's loss curves; each autoencoder's reconstructions."""
     networks = {**metrics.get("autoencoders", {}), **metrics.get("representations", {})}
     for kind, ae in networks.items():
         rep = REPRESENTATIONS[kind]
@@ -407,6 +428,12 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
                                f"{title}: original, code and reconstruction (test images)"),
               figdir / f"{rep.artifact}_reconstructions.png", written)
 
+
+def _draw_methods(out: Path, metrics: dict, data: dict, figdir: Path,
+                  written: list[Path]) -> None:
+    """Each method's cluster centres, gallery and confusion matrices."""
+    dataset = metrics["dataset"]
+    shape, names = tuple(dataset["image_shape"]), dataset["class_names"]
     for name, m in metrics.get("methods", {}).items():
         arrays = read_arrays(out / "methods" / f"{name}.npz")
         k = len(arrays["centers"])
@@ -433,15 +460,12 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
                                         f"{m['title']}, {split} set (accuracy {acc:.1%})"),
                       figdir / f"{name}_confusion_{split}.png", written)
 
-    methods = metrics.get("methods", {})
-    if methods and dataset["labelled"]:
-        titles = [m["title"] for m in methods.values()]
-        values = [m.get("seeds", {}).get("test", {}).get("accuracy", {}).get("values", [])
-                  for m in methods.values()]
-        published = [(m.get("published") or {}).get("test") for m in methods.values()]
-        _save(seed_spread(titles, values, published, "Test accuracy over seeds"),
-              figdir / "seed_spread.png", written)
 
+def _draw_maps(out: Path, metrics: dict, data: dict, figdir: Path,
+               written: list[Path]) -> None:
+    """Each method's 2-D map of the test set, where the run drew maps."""
+    dataset, names = metrics["dataset"], metrics["dataset"]["class_names"]
+    methods = metrics.get("methods", {})
     maps = out / "maps.npz"
     if maps.exists():
         coords = read_arrays(maps)
@@ -456,7 +480,3 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
                                 f"{m['title']}: 2-D map of the test set",
                                 m.get("cluster_classes")),
                   figdir / f"{name}_map.png", written)
-    stamp.write_text(key)
-    if reporter is not None:
-        reporter.info(f"{len(written)} figures in {figdir}")
-    return written
