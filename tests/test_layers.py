@@ -58,3 +58,19 @@ def test_no_function_over_100_lines_and_no_class_over_200():
             if limit is not None and length > limit:
                 too_long.append(f"{path.name}:{node.name} ({length} lines)")
     assert too_long == []
+
+
+def test_the_design_page_draws_the_layers_of_the_contracts():
+    """docs/design.md's picture of the layers lists the modules of pyproject's contract,
+    layer by layer."""
+    import re
+    import tomllib
+
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c["layers"] for c in contract["contracts"] if c["type"] == "layers")
+    wanted = [set(re.split(r"[\s:|]+", layer.strip())) for layer in layers]
+    wanted = [wanted[0] | wanted[1], *wanted[2:]]  # the picture puts __main__ with cli
+    page = (ROOT / "docs" / "design.md").read_text()
+    picture = page.split("## Layers", 1)[1].split("```")[1].strip().splitlines()
+    drawn = [set(line.split()[1:]) - {"|", "scale-out:", "line"} for line in picture]
+    assert drawn == wanted
