@@ -74,3 +74,15 @@ def test_the_design_page_draws_the_layers_of_the_contracts():
     picture = page.split("## Layers", 1)[1].split("```")[1].strip().splitlines()
     drawn = [set(line.split()[1:]) - {"|", "scale-out:", "line"} for line in picture]
     assert drawn == wanted
+
+
+def test_every_module_has_its_layer():
+    """A new module is placed in a layer, or the contracts would not look at it."""
+    import re
+    import tomllib
+
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c["layers"] for c in contract["contracts"] if c["type"] == "layers")
+    placed = {name for layer in layers for name in re.split(r"[\s:|]+", layer.strip())}
+    modules = {path.stem for path in (ROOT / "src" / "fashion_cluster").glob("*.py")}
+    assert modules - {"__init__"} - placed == set()

@@ -227,13 +227,24 @@ def test_figures_and_report_keep_the_run_whole(raw_run, tmp_path):
     fc.load_run(run)
 
 
-def test_a_run_without_a_manifest_loads_with_a_warning(raw_run, tmp_path, caplog):
+def test_a_run_without_a_manifest_loads_with_a_warning(raw_run, tmp_path, monkeypatch):
+    import logging
+
     run = tmp_path / "run"
     shutil.copytree(raw_run["run"], run)
     (run / "manifest.json").unlink()
-    with caplog.at_level("WARNING", logger="fashion_cluster"):
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("fashion_cluster.manifest")
+    monkeypatch.setattr(logger, "disabled", False)  # whatever logging setup ran before
+    logger.addHandler(handler)
+    try:
         assert fc.load_run(run).methods == ["kmeans_raw"]
-    assert "manifest" in caplog.text
+    finally:
+        logger.removeHandler(handler)
+    assert any("manifest" in r.getMessage() and r.levelno == logging.WARNING
+               for r in records)
 
 
 # ------------------------------------------------------------------------ presets

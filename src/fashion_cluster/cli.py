@@ -412,6 +412,7 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
     from .artifacts import write_json
     from .datasets import load_dataset
     from .devices import resolve_device
+    from .layout import RunFolder
     from .outputs import check_run_folder, claim_run_folder
     from .progress import Reporter
     from .stages import run_elbow
@@ -428,7 +429,7 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
     with _runner(args) as runner:
         result = run_elbow(x, ks, args.n_init, args.seed, resolve_device(args.device),
                            Reporter(args.quiet), runner)
-    write_json(claim_run_folder(out) / "elbow.json",
+    write_json(RunFolder(claim_run_folder(out)).elbow,
                {**result.to_json(), "n_images": len(x), "seed": args.seed,
                 "dataset": data.name})
     print(f"elbow.json written to {out}: knee at k = {result.best_k}, "
@@ -572,16 +573,24 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _log_to_stderr(args: argparse.Namespace) -> logging.Handler:
-    """Show the package's messages on stderr at the level the flags ask for."""
+@contextlib.contextmanager
+def _log_to_stderr(args: argparse.Namespace):
+    """Show the package's messages on stderr at the level the flags ask for, while the
+    command runs; the logger is left as it was found (``main`` can be called from
+    Python, more than once)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("fashion_cluster")
+    before = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING if args.quiet else
                     logging.DEBUG if args.verbose else logging.INFO)
     logger.propagate = False
-    return handler
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.level, logger.propagate = before
 
 
 # Failures of the disk or file system rather than of the program: one line, exit 2.
@@ -589,24 +598,35 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
                 errno.EFBIG)
 
 
+_HANDLERS = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
+             "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
+             "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr,
+             "predict": _cmd_predict, "encode": _cmd_encode}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     args.command_line = shlex.join(["fashion-cluster", *argv])
     from .allocator import keep_freed_memory
-    from .errors import FashionClusterError
 
-    handlers = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
-                "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
-                "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr,
-                "predict": _cmd_predict, "encode": _cmd_encode}
     keep_freed_memory()
-    log_handler = _log_to_stderr(args)
     # SIGTERM (a scheduler's stop) is handled like Ctrl-C: artifacts are written
     # atomically, so either way the output folder stays valid and the run resumes.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return handlers[args.command](args)
+        with _log_to_stderr(args):
+            return _run(_HANDLERS[args.command], args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(handler, args: argparse.Namespace) -> int:
+    """The command; every failure becomes its exit status and one line on stderr."""
+    from .errors import FashionClusterError
+
+    try:
+        return handler(args)
     except KeyboardInterrupt:
         print("\ninterrupted: finished stages and epochs are saved; run the same command "
               "again to resume", file=sys.stderr)
@@ -630,9 +650,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the "
               "traceback)", file=sys.stderr)
         return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        logging.getLogger("fashion_cluster").removeHandler(log_handler)
 
 
 if __name__ == "__main__":

@@ -375,11 +375,12 @@ class SCANClusterer(_Clusterer):
 
     Fitted on images: the encoder gives their features and those of ``views`` augmented
     copies; ``heads`` softmax heads learn that an image and its nearest neighbours belong
-    to the same cluster; the head with the lowest final SCAN loss is kept (no label). With ``cluster_sizes="auto"`` a
-    second group of ``heads`` heads trains for estimated sizes, and the group is chosen
-    first (``info_["scan_loss"]`` and ``selected_head`` then count both groups' heads).
-    With ``cluster_sizes="merged"`` the heads learn 3 (``OVER_CLUSTERING``) times as many
-    clusters, which are then merged into ``n_clusters``.
+    to the same cluster; the head with the lowest final SCAN loss is kept (no label).
+    With ``cluster_sizes="auto"`` a second group of ``heads`` heads trains for estimated
+    sizes, and the group is chosen first (``info_["scan_loss"]`` and ``selected_head``
+    then count both groups' heads). With ``cluster_sizes="merged"`` the heads learn 3
+    (``OVER_CLUSTERING``) times as many clusters, which are then merged into
+    ``n_clusters``.
 
     Parameters
     ----------
@@ -455,10 +456,9 @@ class SCANClusterer(_Clusterer):
         check_choice(self, "cluster_sizes", CLUSTER_SIZES)
 
     def _features(self, X, features) -> torch.Tensor:
-        if features is None:
-            features = self.encoder_.transform(X)
-        device = self._device()
-        return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(device)
+        features = self.encoder_.transform(X) if features is None else features
+        return torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)).to(
+            self._device())
 
     def fit(self, X, y=None, *, features=None):
         """Fit on images ``X`` (as the encoder takes them); returns self.

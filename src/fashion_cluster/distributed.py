@@ -37,6 +37,7 @@ import numpy as np
 
 from .data import DatasetError
 from .errors import FashionClusterError
+from .layout import RunFolder
 
 __all__ = [
     "ClusterError",
@@ -283,7 +284,7 @@ class DaskRunner:
         Every worker reads the run and its batches from the paths (a shared file system
         on a cluster of several machines). A batch whose worker dies is redone on another.
         """
-        written = (Path(run_dir) / "metrics.json").stat().st_mtime_ns
+        written = RunFolder(run_dir).metrics.stat().st_mtime_ns
         futures = self._submit(_assign_task, [
             (str(Path(run_dir).resolve()), method, written, str(Path(source).resolve()),
              start, min(start + batch_size, n)) for start in range(0, n, batch_size)])
@@ -339,7 +340,7 @@ def encode_to_zarr(source: str | Path, out: str | Path, *, model: str | Path | N
     if run_dir is not None:
         run_dir = Path(run_dir).resolve()
         method = method or load_run(run_dir).best_method()
-        spec = ("run", str(run_dir), method, (run_dir / "metrics.json").stat().st_mtime_ns)
+        spec = ("run", str(run_dir), method, RunFolder(run_dir).metrics.stat().st_mtime_ns)
     else:
         spec = ("model", str(Path(model).resolve()), Path(model).stat().st_mtime_ns)
     images, names = read_images(source)

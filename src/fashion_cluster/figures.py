@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .artifacts import ArtifactError, config_hash, read_arrays
+from .layout import RunFolder
 from .methods import REPRESENTATIONS
 from .schema import read_metrics
 
@@ -356,8 +357,9 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
         The PNG files written.
     """
     out = Path(out)
-    metrics = read_metrics(out / "metrics.json")
-    figdir = out / "figures"
+    folder = RunFolder(out)
+    metrics = read_metrics(folder.metrics)
+    figdir = folder.figures
     written: list[Path] = []
     # Figures depend on the results, not on how long the run took: when nothing else
     # changed since they were drawn, drawing them again (about 10 s) is skipped.
@@ -371,7 +373,7 @@ def draw_all(out: str | Path, reporter=None, force: bool = False) -> list[Path]:
     dataset = metrics["dataset"]
     shape = tuple(dataset["image_shape"])
     names = dataset["class_names"]
-    data = read_arrays(out / "data.npz")
+    data = read_arrays(folder.data)
 
     _save(class_samples(data["sample_images"], names if dataset["labelled"] else
                         [f"#{i}" for i in range(len(data["sample_images"]))]),
@@ -417,7 +419,7 @@ def _draw_networks(out: Path, metrics: dict, shape: tuple, figdir: Path,
         if not rep.decodes:
             continue
         try:
-            codes = read_arrays(out / "codes" / f"{rep.artifact}.npz")
+            codes = read_arrays(RunFolder(out).codes(rep.artifact))
         except ArtifactError:
             continue
         code_dim = codes["example_codes"].shape[1]
@@ -435,7 +437,7 @@ def _draw_methods(out: Path, metrics: dict, data: dict, figdir: Path,
     dataset = metrics["dataset"]
     shape, names = tuple(dataset["image_shape"]), dataset["class_names"]
     for name, m in metrics.get("methods", {}).items():
-        arrays = read_arrays(out / "methods" / f"{name}.npz")
+        arrays = read_arrays(RunFolder(out).method(name, ".npz"))
         k = len(arrays["centers"])
         classes = m.get("cluster_classes", [-1] * k)
         if dataset["labelled"]:
@@ -466,7 +468,7 @@ def _draw_maps(out: Path, metrics: dict, data: dict, figdir: Path,
     """Each method's 2-D map of the test set, where the run drew maps."""
     dataset, names = metrics["dataset"], metrics["dataset"]["class_names"]
     methods = metrics.get("methods", {})
-    maps = out / "maps.npz"
+    maps = RunFolder(out).maps
     if maps.exists():
         coords = read_arrays(maps)
         for name, m in methods.items():
@@ -474,7 +476,7 @@ def _draw_maps(out: Path, metrics: dict, data: dict, figdir: Path,
             if f"{rep}_coords" not in coords:
                 continue
             index = coords[f"{rep}_index"]
-            clusters = read_arrays(out / "methods" / f"{name}.npz")["test_labels"][index]
+            clusters = read_arrays(RunFolder(out).method(name, ".npz"))["test_labels"][index]
             classes = data["test_labels"][index] if dataset["labelled"] else None
             _save(embedding_map(coords[f"{rep}_coords"], clusters, classes, names,
                                 f"{m['title']}: 2-D map of the test set",

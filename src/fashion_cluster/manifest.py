@@ -21,12 +21,11 @@ import os
 from pathlib import Path
 
 from .artifacts import ArtifactError, read_json, write_json
+from .layout import RunFolder
 
-__all__ = ["MANIFEST", "mark_unfinished", "verify", "write_manifest"]
+__all__ = ["mark_unfinished", "verify", "write_manifest"]
 
-MANIFEST = "manifest.json"
 FORMAT = "fashion-cluster run manifest 1"
-_TRANSIENT = ("checkpoints",)  # training checkpoints: deleted when training ends
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,10 @@ def _artifacts(out: Path) -> list[Path]:
     files = []
     for root, dirs, names in os.walk(out):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and not (Path(root) == out and d in _TRANSIENT))
+                         and not (Path(root) == out and d in RunFolder.TRANSIENT))
         for name in sorted(names):
             path = Path(root) / name
-            if not name.startswith(".") and path != out / MANIFEST and path.is_file():
+            if not name.startswith(".") and path != RunFolder(out).manifest and path.is_file():
                 files.append(path)
     return files
 
@@ -56,19 +55,19 @@ def _artifacts(out: Path) -> list[Path]:
 def mark_unfinished(out: Path, command: str | None = None) -> None:
     """Record that a run is writing into ``out``: until `write_manifest`, the folder
     is refused by `verify`. ``command`` is what finishes it, shown in that error."""
-    write_json(out / MANIFEST, {"format": FORMAT, "complete": False, "command": command})
+    write_json(RunFolder(out).manifest, {"format": FORMAT, "complete": False, "command": command})
 
 
 def write_manifest(out: Path, command: str | None = None) -> dict:
     """List every file of the finished run in ``out`` with its size and SHA-256."""
-    if command is None and (out / MANIFEST).is_file():
+    if command is None and (RunFolder(out).manifest).is_file():
         with contextlib.suppress(ArtifactError):
-            command = read_json(out / MANIFEST).get("command")
+            command = read_json(RunFolder(out).manifest).get("command")
     files = {path.relative_to(out).as_posix(): {"bytes": path.stat().st_size,
                                                  "sha256": _sha256(path)}
              for path in _artifacts(out)}
     manifest = {"format": FORMAT, "complete": True, "command": command, "files": files}
-    write_json(out / MANIFEST, manifest)
+    write_json(RunFolder(out).manifest, manifest)
     return manifest
 
 
@@ -82,9 +81,9 @@ def verify(out: Path, skip: tuple[str, ...] = ()) -> None:
     ArtifactError
         The run is unfinished, or a listed file is missing or differs.
     """
-    path = out / MANIFEST
+    path = RunFolder(out).manifest
     if not path.exists():
-        log.warning(f"{out}: no {MANIFEST} (a run of an older version?): its files are "
+        log.warning(f"{out}: no manifest.json (a run of an older version?): its files are "
                     "not checked")
         return
     manifest = read_json(path)

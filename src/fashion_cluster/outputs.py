@@ -31,11 +31,12 @@ from typing import IO
 
 from .artifacts import atomic_path
 from .errors import FashionClusterError
+from .layout import RunFolder
 
 __all__ = ["MARKER", "OutputError", "check_file", "check_folder", "check_run_folder",
            "claim_run_folder", "open_text", "replace_folder", "run_folder_of"]
 
-MARKER = ".fashion-cluster"  # in every run folder: the folder is this package's own
+MARKER = RunFolder.MARKER  # in every run folder: the folder is this package's own
 
 
 class OutputError(FashionClusterError, ValueError):
@@ -199,7 +200,7 @@ def check_run_folder(path: str | os.PathLike, *, inputs: Iterable[str | os.PathL
     if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
         raise OutputError(f"{path}: folder is not empty and was not written by "
                           "fashion-cluster; choose an empty or new folder for --out")
-    if not holds_run and (target / "metrics.json").exists():
+    if not holds_run and RunFolder(target).metrics.exists():
         raise OutputError(f"{path}: holds a run, whose files are never another command's "
                           "output; choose another folder for --out")
     _check_writable(target, path)

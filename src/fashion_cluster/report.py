@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .artifacts import atomic_path
+from .layout import RunFolder
 from .methods import METHODS, REPRESENTATIONS
 from .schema import read_metrics
 
@@ -64,8 +65,8 @@ def _spread(seeds: dict, split: str, name: str = "accuracy", pct: bool = True) -
 def build_context(out: str | Path) -> dict[str, Any]:
     """Everything the templates need, as plain values (strings are escaped later)."""
     out = Path(out)
-    metrics = read_metrics(out / "metrics.json")
-    figs = out / "figures"
+    metrics = read_metrics(RunFolder(out).metrics)
+    figs = RunFolder(out).figures
 
     def fig(name: str) -> str | None:
         return _data_uri(figs / f"{name}.png")
@@ -193,9 +194,9 @@ def write_report(out: str | Path) -> Path:
     """Write ``report.html`` and ``summary.md`` into ``out``; return the HTML path."""
     out = Path(out)
     context = build_context(out)
-    path = out / "report.html"
+    path = RunFolder(out).report
     with atomic_path(path) as tmp:
         tmp.write_text(render_html(context), encoding="utf-8")
-    with atomic_path(out / "summary.md") as tmp:
+    with atomic_path(RunFolder(out).summary) as tmp:
         tmp.write_text(render_markdown(context), encoding="utf-8")
     return path

@@ -23,7 +23,8 @@ import numpy as np
 from .artifacts import ArtifactError, read_arrays
 from .data import DatasetError, scale_images
 from .estimators import load as load_estimator
-from .manifest import MANIFEST, verify
+from .layout import RunFolder
+from .manifest import verify
 from .methods import METHODS, REPRESENTATIONS, Method
 from .schema import read_metrics
 
@@ -126,8 +127,8 @@ class RunResult:
         representation = None
         if method.representation != "raw":
             artifact = REPRESENTATIONS[method.representation].artifact
-            representation = load_estimator(self.path / "models" / f"{artifact}.safetensors")
-        clusterer = load_estimator(self.path / "methods" / f"{name}.safetensors")
+            representation = load_estimator(RunFolder(self.path).model(artifact))
+        clusterer = load_estimator(RunFolder(self.path).method(name, ".safetensors"))
         names = self.metrics["dataset"].get("class_names") or []
         matched = entry.get("cluster_classes")
         classes = [names[c] if 0 <= c < len(names) else "" for c in matched] \
@@ -176,14 +177,15 @@ def load_run(path: str | os.PathLike) -> RunResult:
         (an interrupted or modified run), or they are damaged (the message says which).
     """
     path = Path(path)
-    if not (path / "metrics.json").is_file():
-        if (path / MANIFEST).is_file():
+    folder = RunFolder(path)
+    if not folder.metrics.is_file():
+        if folder.manifest.is_file():
             verify(path)  # an unfinished run: say so, and how to finish it
         raise ArtifactError(f"{path}: not a finished fashion-cluster run (no metrics.json)")
     verify(path)
-    metrics = read_metrics(path / "metrics.json")
+    metrics = read_metrics(folder.metrics)
     data = metrics["dataset"]
-    labels = {name: read_arrays(path / "methods" / f"{name}.npz", {
+    labels = {name: read_arrays(folder.method(name, ".npz"), {
         "train_labels": (data["n_train"],), "test_labels": (data["n_test"],)})
         for name in metrics["methods"]}
     return RunResult(path, metrics, {

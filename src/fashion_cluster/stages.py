@@ -27,6 +27,7 @@ from .data import stratified_subset
 from .datasets import ImageSet
 from .embedding import embed_2d
 from .estimators import load as load_estimator
+from .layout import RunFolder
 from .methods import REPRESENTATIONS, Method, SeedResult, refit
 from .metrics import cluster_sums, doubts, internal_scores, score
 from .progress import Reporter
@@ -69,7 +70,7 @@ def elbow(run: Run) -> dict:
     """K-Means SSE for k = k_min..k_max, and the knee (``elbow.json``)."""
     cfg, x = run.config.elbow, run.data.x_train
     key = run.cache.key(stage="elbow", elbow=dataclasses.asdict(cfg))
-    path = run.out / "elbow.json"
+    path = RunFolder(run.out).elbow
 
     def compute() -> dict:
         ks = list(range(cfg.k_min, min(cfg.k_max, len(x)) + 1))
@@ -105,7 +106,7 @@ def k_choice(run: Run, kind: str, rep: dict | None) -> dict:
         x = unit_rows(x)
     key = run.cache.key(stage="k_choice", elbow=dataclasses.asdict(cfg),
                         representation=rep["meta"]["key"] if rep is not None else "raw")
-    path = run.out / "k_choice.json"
+    path = RunFolder(run.out).k_choice
 
     def compute() -> dict:
         ks = list(range(max(2, cfg.k_min), min(cfg.k_max, len(x) - 1) + 1))
@@ -138,8 +139,8 @@ def representation(run: Run, kind: str) -> dict:
     channels_first = (shape[2] if len(shape) == 3 else 1, shape[0], shape[1])
     est = rep.build(section, channels_first, run.config.seed, str(run.device))
     key = run.cache.key(stage="representation", kind=kind, params=est.get_params())
-    weights = run.out / "models" / f"{rep.artifact}.safetensors"
-    codes = run.out / "codes" / f"{rep.artifact}.npz"
+    weights = RunFolder(run.out).model(rep.artifact)
+    codes = RunFolder(run.out).codes(rep.artifact)
 
     def load(meta: dict) -> dict:
         fitted = load_estimator(weights)
@@ -156,7 +157,7 @@ def representation(run: Run, kind: str) -> dict:
 
 
 def _train(run: Run, rep, est) -> None:
-    checkpoint = run.out / "checkpoints" / f"{rep.artifact}.safetensors"
+    checkpoint = RunFolder(run.out).checkpoint(rep.artifact)
     epochs, batch = est.fit_schedule(len(run.data.x_train))
     processes = est.get_params().get("processes", 1)
     run.log.info(f"{rep.title}: {epochs} epochs, batch {batch}, on {run.device.type}"
@@ -213,7 +214,7 @@ def method(run: Run, m: Method, k: int, rep: dict | None) -> dict:
                         representation=rep["meta"]["key"] if rep is not None else "raw",
                         settings=dataclasses.asdict(section),
                         sweep_seeds=list(run.config.clustering.sweep_seeds))
-    base = run.out / "methods" / m.name
+    base = RunFolder(run.out).method(m.name, "")
 
     def load(meta: dict) -> dict:
         arrays = read_arrays(base.with_suffix(".npz"), {
@@ -359,7 +360,7 @@ def maps(run: Run, reps: dict[str, dict], methods: list[Method]) -> None:
     kinds = list(dict.fromkeys(m.representation for m in methods))
     rep_keys = {kind: reps[kind]["meta"]["key"] if kind in reps else "raw" for kind in kinds}
     key = run.cache.key(stage="maps", representations=rep_keys, report=dataclasses.asdict(cfg))
-    path = run.out / "maps.npz"
+    path = RunFolder(run.out).maps
 
     def load(meta: dict) -> None:
         if not path.exists():
@@ -379,7 +380,7 @@ def maps(run: Run, reps: dict[str, dict], methods: list[Method]) -> None:
                 arrays[f"{kind}_index"] = index
                 bar.update(1)
         write_arrays(path, **arrays)
-        write_json(run.out / "maps.json", {"key": key, "method": cfg.map_method,
+        write_json(RunFolder(run.out).maps_record, {"key": key, "method": cfg.map_method,
                                            "points": len(index), "representations": kinds})
 
-    run.cache.stage("maps", run.out / "maps.json", key, "2-D maps", load, compute)
+    run.cache.stage("maps", RunFolder(run.out).maps_record, key, "2-D maps", load, compute)

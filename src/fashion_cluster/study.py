@@ -29,6 +29,7 @@ from .cache import StageCache
 from .config import ConfigError, StudyConfig
 from .datasets import ImageSet, load_dataset
 from .devices import resolve_device
+from .layout import RunFolder
 from .manifest import mark_unfinished, write_manifest
 from .methods import METHODS, REPRESENTATIONS, Method
 from .metrics import match_clusters, score
@@ -97,7 +98,7 @@ def fit_all(run: Run) -> dict:
     if chosen is not None:
         metrics["k_choice"] = {key: v for key, v in chosen.items() if key != "key"}
     metrics["timing"] = {"stages": run.cache.timing, "total_seconds": time.perf_counter() - tic}
-    write_json(run.out / "metrics.json", schema.validate(metrics))
+    write_json(RunFolder(run.out).metrics, schema.validate(metrics))
     _write_assignments(run, results, metrics)
     write_manifest(run.out)
     return metrics
@@ -113,7 +114,7 @@ def _write_assignments(run: Run, results: dict, metrics: dict) -> None:
     """``assignments.csv``: every image's cluster under every method."""
     data = run.data
     write_run_assignments(
-        run.out / "assignments.csv",
+        RunFolder(run.out).assignments,
         {name: {"train": r["train_labels"], "test": r["test_labels"]}
          for name, r in results.items()},
         {name: m.get("cluster_classes") for name, m in metrics["methods"].items()},
@@ -164,7 +165,7 @@ def _write_data_record(run: Run) -> None:
     arrays = {"sample_images": _class_samples(data.train_images, data.train_labels)}
     if data.labelled:
         arrays.update(train_labels=data.train_labels, test_labels=data.test_labels)
-    write_arrays(run.out / "data.npz", **arrays)
+    write_arrays(RunFolder(run.out).data, **arrays)
 
 
 def _metrics(run: Run, elbow: dict | None, k: int, k_source: str, reps: dict,
