@@ -162,11 +162,13 @@ class _ExactNeighbours:
 
 
 def fit_umap(x: np.ndarray, n_components: int, seed: int = 0, n_neighbors: int = 20,
-             min_dist: float = 0.0):
-    """UMAP of ``x`` to ``n_components`` dimensions on exact nearest neighbours.
+             min_dist: float = 0.0, n_epochs: int | None = None):
+    """UMAP of ``x`` to ``n_components`` dimensions on exact nearest neighbours: the
+    package's one UMAP (the N2D methods, and the 2-D maps of `fashion_cluster.embedding`).
 
     Returns the fitted ``umap.UMAP`` (its ``transform`` places new data without
     refitting) and the embedding of ``x``, shape (n_samples, n_components).
+    ``n_epochs`` None: UMAP's own choice.
     """
     import umap
     from sklearn.neighbors import NearestNeighbors
@@ -178,7 +180,7 @@ def fit_umap(x: np.ndarray, n_components: int, seed: int = 0, n_neighbors: int =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", etc.
         reducer = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors,
-                            min_dist=min_dist, random_state=seed,
+                            min_dist=min_dist, random_state=seed, n_epochs=n_epochs,
                             precomputed_knn=(indices, distances, _ExactNeighbours(neighbours)))
         embedding = reducer.fit_transform(x)
     return reducer, embedding

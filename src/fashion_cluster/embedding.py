@@ -11,8 +11,6 @@ UMAP runs 200 epochs of layout optimisation, its own default for large data (it 
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 __all__ = ["embed_2d"]
@@ -40,13 +38,8 @@ def embed_2d(x: np.ndarray, method: str = "umap", seed: int = 0,
         return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
     if method != "umap":
         raise ValueError(f"method must be 'umap' or 'tsne', got {method!r}")
-    import umap
-    from sklearn.neighbors import NearestNeighbors
+    from .clustering import fit_umap
 
-    k = min(n_neighbors, len(x) - 1)
-    distances, indices = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # UMAP warns that a seed disables parallelism
-        reducer = umap.UMAP(n_components=2, n_neighbors=k, random_state=seed,
-                            precomputed_knn=(indices, distances, None), n_epochs=n_epochs)
-        return reducer.fit_transform(x).astype(np.float32)
+    # min_dist 0.1: UMAP's default, spreads the points of a cluster for the eye.
+    _, coords = fit_umap(x, 2, seed, n_neighbors=n_neighbors, min_dist=0.1, n_epochs=n_epochs)
+    return coords.astype(np.float32)
