@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import tempfile
 import urllib.error
@@ -165,7 +166,7 @@ def parse_idx(payload: bytes, name: str | os.PathLike = "<bytes>") -> np.ndarray
         int.from_bytes(payload[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
     )
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     actual = len(payload) - header_len
     if actual != expected:
         word = "shorter" if actual < expected else "longer"

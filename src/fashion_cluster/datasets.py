@@ -37,8 +37,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tokenize
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,12 +321,45 @@ def _labels(labels: np.ndarray, where: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _from_npz(path: Path, test_fraction: float, seed: int) -> ImageSet:
+# What numpy raises for a damaged or crafted .npy / .npz file (a bad zip, a truncated or
+# unparsable header, a shape too large to map, a corrupted compressed member, ...).
+_ARRAY_FILE_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, OverflowError,
+                      MemoryError, SyntaxError, TypeError, zlib.error, tokenize.TokenError)
+
+
+def read_npz(path: Path, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (those of ``names`` that it has, or all), never
+    unpickling; any damage is a `DatasetError` naming the file."""
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path}: cannot be read as .npz ({exc})") from None
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("an .npy array, not an .npz archive: rename it to .npy")
+            return {k: npz[k] for k in (npz.files if names is None else names)
+                    if k in npz.files}
+    except _ARRAY_FILE_ERRORS as exc:
+        raise DatasetError(f"{path}: cannot be read as .npz ({_first_line(exc)})") from None
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """An ``.npy`` array, memory-mapped, never unpickling; any damage is a
+    `DatasetError` naming the file."""
+    try:
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except _ARRAY_FILE_ERRORS as exc:
+        raise DatasetError(f"{path}: cannot be read as .npy ({_first_line(exc)})") from None
+    if not isinstance(images, np.ndarray):  # an .npz archive under an .npy name
+        images.close()
+        raise DatasetError(f"{path}: an .npz archive, not an .npy array: rename it to .npz")
+    return images
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _from_npz(path: Path, test_fraction: float, seed: int) -> ImageSet:
+    arrays = read_npz(path)
     if "images" not in arrays:
         raise DatasetError(f"{path}: no array named 'images' (found: "
                            f"{', '.join(sorted(arrays)) or 'none'})")
@@ -559,10 +594,7 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
         return _read_image_files([path], image_size, channels, path)[0], [path.name]
     if path.is_file() and path.suffix.lower() == ".npy":
-        try:
-            images = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot be read as .npy ({exc})") from None
+        images = read_npy(path)
         _check_dtype(images.dtype, str(path))
         return _check_shape(images, str(path)), range(len(images))
     if path.is_file():
@@ -573,6 +605,9 @@ def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = Non
         return array, range(array.shape[0])
     idx = _idx_files(path)
     if idx:
+        if "train_images" not in idx:
+            raise DatasetError(f"{path}: IDX files found but no training images "
+                               "(train-images-idx3-ubyte)")
         arrays = {"train": _check_images(read_idx(idx["train_images"]),
                                          str(idx["train_images"]))}
         if "test_images" in idx:
@@ -608,14 +643,13 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
     if path.suffix.lower() != ".npz":
         raise DatasetError(f"{path}: unsupported file type (expected an image, an .npz or "
                            "an .npy file, or a folder of IDX files or images)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("images", "test_images") if k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path}: cannot be read as .npz ({exc})") from None
+    arrays = read_npz(path, ("images", "test_images"))
     if "images" not in arrays:
         raise DatasetError(f"{path}: no array named 'images'")
     checked = {k: _check_images(v, f"{path}[{k}]") for k, v in arrays.items()}
+    if len(checked) == 2 and checked["test_images"].shape[1:] != checked["images"].shape[1:]:
+        raise DatasetError(f"{path}: test_images have shape {checked['test_images'].shape[1:]} "
+                           f"per image, images {checked['images'].shape[1:]}")
     return checked if len(checked) == 1 else {"train": checked["images"],
                                               "test": checked["test_images"]}
 

@@ -161,7 +161,8 @@ def load(path: str | os.PathLike, expected: type | tuple[type, ...] | None = Non
         tree = json.loads(meta["tree"])
         _check_class(path, tree["class"], expected)
         return _decode_estimator(tree, arrays)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # JSONDecodeError too
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError,
+            IndexError) as exc:  # JSONDecodeError too; a crafted tree of the wrong shapes
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ArtifactError(f"{path}: damaged estimator file ({type(exc).__name__}: "
                             f"{first})") from None
