@@ -21,10 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import cloudpickle
+import common
 import numpy as np
-from common import fashion_train, machine, table
+from common import fashion_train, machine, peak_rss, table
 
 from fashion_cluster.distributed import DaskRunner, connect, fit_kmeans_out_of_core
+
+# The workers cannot import benchmarks/common.py: its functions travel by value.
+cloudpickle.register_pickle_by_value(common)
 
 
 def sweep_locally(x: np.ndarray, ks: list[int], threads: int) -> float:
@@ -54,19 +59,6 @@ def sweep_on_workers(x: np.ndarray, ks: list[int], workers: int) -> float:
         cluster = client.cluster
         client.close()
         cluster.close()
-
-
-def peak_rss() -> int:
-    """This process's peak resident memory in bytes, from /proc (Linux).
-
-    Not getrusage's ru_maxrss: that survives exec, so a spawned worker reports the peak of
-    the driver it was forked from.
-    """
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _mb(values: dict) -> str:
