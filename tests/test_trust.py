@@ -274,7 +274,7 @@ def test_a_bare_name_is_always_the_packaged_preset(tmp_path, monkeypatch, thing,
     ("[scan]\nentropy_weight = nan", "scan.entropy_weight must be a finite number"),
     ("[data]\nimage_size = [0, 28]", "data.image_size must be [height, width]"),
     ("[data]\nimage_size = [28]", "data.image_size must be [height, width]"),
-    ("[scan]\nmin_steps = 0", "scan.min_steps must be >= 1"),
+    ("[scan]\nmin_steps = -1", "scan.min_steps must be >= 0"),
 ])
 def test_preset_values_are_checked_at_load(tmp_path, text, message):
     path = tmp_path / "bad.toml"

@@ -19,7 +19,7 @@ RANGES = {
     "n_neighbors": (2, None), "n_components": (0, None), "min_dist": (0, None),
     "feature_dim": (1, None), "neighbours": (1, None), "heads": (1, None), "views": (0, None),
     "entropy_weight": (0, None), "crop_min": (0.01, 1.0), "gamma": (1.0, None),
-    "processes": (1, None), "min_steps": (1, None),
+    "processes": (1, None), "min_steps": (0, None),
     "gallery_per_cluster": (1, 50), "seed": (0, 2**32 - 1), "subset_seed": (0, 2**32 - 1),
 }
 
