@@ -1,7 +1,7 @@
 """The best preset against K-Means on raw pixels, on image sets unlike Fashion-MNIST.
 
-For each set of ``image_sets.py`` (colour, 64x64, 96x96, unbalanced, small, digits 32x32)
-and each seed: ``fashion-cluster run --preset best --dataset SET.npz --seed S``, and
+For each set of ``tests/helpers/image_sets.py`` (colour, 64x64, 96x96, unbalanced, small,
+digits 32x32) and each seed: ``fashion-cluster run --preset best --dataset SET.npz --seed S``, and
 scikit-learn's ``KMeans(k, n_init=10, random_state=S)`` on the raw pixels of the same
 training split, assigning the same test split. Test accuracy after Hungarian matching,
 the run's wall time and any warning it raised about its own result.
@@ -21,13 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import image_sets
 from common import machine, table
 from sklearn.cluster import KMeans
 
-from fashion_cluster.config import CLUSTER_SIZES
+from fashion_cluster.settings import CLUSTER_SIZES
 from fashion_cluster.datasets import load_dataset
 from fashion_cluster.metrics import clustering_accuracy
+
+# The image-set recipes are test infrastructure, shared with tests/test_image_sets.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
+import image_sets  # noqa: E402
 
 
 def kmeans_raw(path: Path, seed: int) -> float:

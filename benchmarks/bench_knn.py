@@ -18,7 +18,7 @@ limit (pynndescent, single-threaded), with the time and the peak resident memory
 (exact search is not run: hours at a million).
 
 The encoder: any saved ``ContrastiveEncoder`` (``load_run(dir)``'s, or
-``bench_ideas.py run --save``).
+``python -m research.ideas run --save``).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Runs every test marked ``accuracy`` over many seeds (``FASHION_CLUSTER_TEST_SEED``) and
 with 1 and 2 threads, collects the scores each test records (``measured`` fixture, via
 ``--junitxml``), and prints min / median / max per score. Then runs them once per
-deliberate breakage (``sabotage.py``: random labels, a collapsed clustering, networks
-that do not train) and lists which tests fail, which should be all of them.
+deliberate breakage (``tests/helpers/sabotage.py``: random labels, a collapsed
+clustering, networks that do not train) and lists which tests fail, which should be all
+of them.
 
     python benchmarks/bench_thresholds.py --seeds 10 --out benchmarks/results/thresholds.md
 """
@@ -31,7 +32,8 @@ def run_tests(seed: int, threads: int, sabotage: str = "", select: str = "") -> 
     env = {**os.environ, "FASHION_CLUSTER_TEST_SEED": str(seed), "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
            "FASHION_CLUSTER_SABOTAGE": sabotage,
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks"),
+           # the sabotage plugin (-p sabotage) is test infrastructure: tests/helpers/
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "helpers"),
                                           os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "junit.xml"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import sys
 from pathlib import Path
+
+# The repository root, for the research harness (``import research``, tests/test_research.py)
+# under bare ``pytest`` too; tests/ (``helpers``, ``conftest``) is on the path already.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 # Before torch is imported anywhere: one thread count for this process and the CLI
 # subprocesses the tests start (results are bit-identical only at equal thread counts).
@@ -152,7 +158,9 @@ map_points = 300
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, real_dir):
-    """A whole small study run through the CLI: (preset path, output folder, CLI args)."""
+    """A whole small study run through the CLI: (preset path, output folder, CLI args).
+    A minute or so on 2 cores: the tests that use it are marked ``soak`` (or
+    ``distributed``), out of ``make test-fast``."""
     from fashion_cluster import cli
 
     folder = tmp_path_factory.mktemp("study")

@@ -1,16 +1,14 @@
 """The best method on image sets unlike Fashion-MNIST's 28x28 grey: colour, larger images,
-few images, classes of uneven size (recipes in benchmarks/image_sets.py)."""
+few images, classes of uneven size (recipes in tests/helpers/image_sets.py)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import SEED
+from helpers import image_sets  # the recipes of the benchmark's sets, at a smaller size
 
 import fashion_cluster as fc
 from fashion_cluster.contrastive import SimCLRNet, augment, colour_matrices
@@ -132,6 +130,7 @@ def _heads_with_priors(features: torch.Tensor, priors: list[list[float]]) -> dic
                        priors=torch.tensor(priors))
 
 
+@pytest.mark.slow
 def test_a_size_prior_keeps_unequal_classes_whole_and_is_chosen_for_them():
     from fashion_cluster.scan import assign
 
@@ -165,6 +164,7 @@ def _scan_on_blobs(sizes: list[int], cluster_sizes: str, feature_dim: int,
     return x, labels, encoder, model
 
 
+@pytest.mark.slow
 def test_estimated_cluster_sizes_are_those_of_k_means_clusters_of_the_features():
     """cluster_sizes="estimated": one group of heads, whose prior is the sorted sizes (+1)
     of K-Means' clusters of the encoder's features."""
@@ -201,6 +201,7 @@ def test_merging_joins_the_pieces_of_a_class_and_keeps_a_small_class_apart():
         merge_clusters(labels, index, 4, 3)
 
 
+@pytest.mark.slow
 def test_merged_cluster_sizes_recover_unequal_classes():
     """cluster_sizes="merged": 3k even clusters merged back into k, which here are the
     blobs of sizes 1000/400/200/100; probabilities of merged clusters sum their parts'."""
@@ -231,9 +232,6 @@ def test_size_priors_and_the_choice_are_checked():
 
 
 # --------------------------------------------------------------- small versions of each kind
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import image_sets  # noqa: E402  (the recipes of the benchmark's sets, at a smaller size)
 
 # Accuracy minus raw K-Means', 5 runs (seeds 0-4, 2 threads; benchmarks/results/
 # thresholds-kinds-sizes-2026-11-30.md), min / median: colour 0.037 / 0.126, 64px

@@ -16,6 +16,7 @@ resumable exactly like the autoencoders'.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -30,7 +31,8 @@ from torch import nn
 from . import ddp
 from .training import Checkpoint, History, check_finite
 
-__all__ = ["SimCLRNet", "StoreRows", "augment", "colour_matrices", "nt_xent", "train_simclr"]
+__all__ = ["SimCLRNet", "StepLoss", "StoreRows", "Views", "augment", "colour_matrices", "nt_xent",
+           "projection_head", "simclr_loss", "train_simclr"]
 
 
 # RGB to YIQ (luma and two chroma axes): a hue shift is a rotation of the chroma plane,
@@ -156,7 +158,8 @@ class SimCLRNet(nn.Module):
 
 
 def projection_head(feature_dim: int = 512) -> nn.Module:
-    """The SimCLR projection head (discarded after training)."""
+    """The SimCLR projection head (discarded after training): features (N, ``feature_dim``)
+    to projections (N, 64), through a hidden layer of 256 with batch norm and ReLU."""
     return nn.Sequential(nn.Linear(feature_dim, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
                          nn.Linear(256, 64))
 
@@ -169,6 +172,52 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     logits.fill_diagonal_(float("-inf"))
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
     return F.cross_entropy(logits, targets)
+
+
+class Views:
+    """The random views a training step's loss draws (`train_simclr`'s ``loss``):
+    ``views(images, **changes)`` is ``augment(images, generator, **settings, **changes)``,
+    one view (B, C, H, W) of each image of a batch (B, C, H, W), drawn from the run's
+    generator; ``changes`` replace settings for that call (``crop_min=0.15,
+    crop_max=0.4``: small crops).
+
+    Attributes
+    ----------
+    augment : callable
+        `augment`, or `train_simclr`'s ``augment``.
+    generator : torch.Generator
+        The generator of this process's views.
+    settings : dict
+        The run's keywords of ``augment``: ``crop_min`` and ``gamma``.
+    """
+
+    def __init__(self, augment: Callable[..., torch.Tensor], generator: torch.Generator,
+                 settings: dict) -> None:
+        self.augment, self.generator, self.settings = augment, generator, settings
+
+    def __call__(self, images: torch.Tensor, **changes) -> torch.Tensor:
+        return self.augment(images, self.generator, **{**self.settings, **changes})
+
+
+#: A training step's loss (`train_simclr`'s ``loss``): called as ``loss(model, images,
+#: views, temperature, world)`` with the encoder and projection head as one module
+#: (views (B, C, H, W) to projections), this process's images of the batch (B, C, H, W),
+#: its `Views`, the temperature and the number of processes; returns a scalar tensor.
+StepLoss = Callable[[nn.Module, torch.Tensor, Views, float, int], torch.Tensor]
+
+
+def simclr_loss(model: nn.Module, images: torch.Tensor, views: Views, temperature: float,
+                world: int) -> torch.Tensor:
+    """SimCLR's loss of a batch (the default `StepLoss`): NT-Xent of two views of each
+    image (``views(images)`` twice, one batch after the other, through ``model``), the
+    projections of every process gathered when ``world`` > 1 (the negatives are the
+    whole batch's)."""
+    n = len(images)
+    z = model(torch.cat([views(images), views(images)]))
+    z1, z2 = z[:n], z[n:]
+    if world > 1:
+        z1, z2 = ddp.gather(z1), ddp.gather(z2)
+    return nt_xent(z1, z2, temperature)
 
 
 class StoreRows:
@@ -269,6 +318,9 @@ def train_simclr(
     processes: int = 1,
     checkpoint: str | os.PathLike | None = None,
     progress: Callable[[int, int, History], None] | None = None,
+    loss: StepLoss | None = None,
+    projection_head: Callable[[int], nn.Module] | None = None,
+    augment: Callable[..., torch.Tensor] | None = None,
 ) -> History:
     """Train ``encoder`` (in place) with SimCLR on images ``x`` of shape (N, H*W*C), in
     memory, or read from a chunked store as it goes (`StoreRows`).
@@ -284,6 +336,31 @@ def train_simclr(
     (``torchrun``), in that group. Each process trains on its share of every batch of
     ``batch_size`` images (rounded down to a multiple of ``processes``); the loss still
     sees the whole batch's negatives. Batch norm normalises each process's share.
+
+    The network and the parts below are extension points (``research/`` in the
+    repository uses them); each left at None is SimCLR's, as described above.
+
+    Parameters
+    ----------
+    encoder : SimCLRNet
+        The network trained: a `SimCLRNet`, or any module with its interface
+        (``config["feature_dim"]``, ``images`` and ``forward_images``; with
+        ``processes`` > 1 started here, rebuilt as ``type(encoder)(**encoder.config)``).
+    loss : StepLoss or None
+        A step's loss of this process's share of a batch, ``loss(model, images, views,
+        temperature, world)`` (see `StepLoss`, `Views`); None: `simclr_loss`.
+    projection_head : callable or None
+        ``projection_head(feature_dim)``: the head module on the encoder's features
+        (N, feature_dim), built seeded with ``seed``, trained with the encoder and then
+        dropped; its output is what ``loss`` sees of ``model``. None: `projection_head`
+        (outputs (N, 64)).
+    augment : callable or None
+        ``augment(images, generator, crop_min=..., gamma=...)``: a random view (B, C, H, W)
+        of each image of a batch (B, C, H, W) in [0, 1], drawn from ``generator`` (and
+        with any other keywords a ``loss`` passes through its `Views`). None: `augment`.
+
+    A checkpoint records the hooks given by their qualified names only: a closure
+    resumes from a checkpoint of the same function holding other values.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size),
                         ("processes", processes)):
@@ -293,7 +370,8 @@ def train_simclr(
     rank, world, start_here = ddp.placement(processes)
     settings = dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                     temperature=temperature, crop_min=crop_min, gamma=gamma, seed=seed,
-                    checkpoint=checkpoint)
+                    checkpoint=checkpoint, loss=loss, projection_head=projection_head,
+                    augment=augment)
     if start_here:
         return _train_on_processes(encoder, x, processes, progress, settings)
     device = next(encoder.parameters()).device
@@ -308,16 +386,10 @@ def train_simclr(
         # One process: the views come from the same generator as the order (as always).
         # Several: each draws its own (and shuffles its store rows with it), seeded by
         # (seed, epoch, rank), so a resumed run draws the same.
-        views = state.generator if world == 1 else _view_generator(seed, epoch, rank, device)
-        total = 0.0
-        for batch in _batches(x, state.generator, batch_size, steps, rank, world, views):
-            loss = _step_loss(model, encoder.images(batch), views, state.view_settings,
-                              temperature, world)
-            state.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            state.optimizer.step()
-            state.scheduler.step()
-            total += float(loss.detach())
+        generator = state.generator if world == 1 else _view_generator(seed, epoch, rank, device)
+        batches = _batches(x, state.generator, batch_size, steps, rank, world, generator)
+        total = _epoch(state, model, batches, Views(state.augment, generator, state.view_settings),
+                       temperature, world)
         check_finite(total / steps, epoch + 1)
         history.loss.append(total / steps)
         history.val_loss.append(float("nan"))
@@ -330,6 +402,22 @@ def train_simclr(
             dist.broadcast(buffer, src=0)
     encoder.eval()
     return history
+
+
+def _epoch(state: _TrainingState, model: nn.Module, batches: Iterator[torch.Tensor],
+           views: Views, temperature: float, world: int) -> float:
+    """One epoch's optimiser steps on ``batches`` (flattened images); the sum of the
+    steps' losses."""
+    images = state.pair["encoder"].images
+    total = 0.0
+    for batch in batches:
+        value = state.loss(model, images(batch), views, temperature, world)
+        state.optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        state.optimizer.step()
+        state.scheduler.step()
+        total += float(value.detach())
+    return total
 
 
 def _batch_and_steps(n: int, batch_size: int, processes: int) -> tuple[int, int]:
@@ -347,11 +435,15 @@ class _TrainingState:
     def __init__(self, encoder: SimCLRNet, x: torch.Tensor | StoreRows, steps: int,
                  rank: int, world: int, *, epochs: int, batch_size: int,
                  learning_rate: float, temperature: float, crop_min: float, gamma: float,
-                 seed: int, checkpoint) -> None:
+                 seed: int, checkpoint, loss: StepLoss | None,
+                 projection_head: Callable[[int], nn.Module] | None,
+                 augment: Callable[..., torch.Tensor] | None) -> None:
         device = next(encoder.parameters()).device
+        hooks = {"loss": loss, "projection_head": projection_head, "augment": augment}
+        self.loss, head_of, self.augment = _with_defaults(loss, projection_head, augment)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            head = projection_head(encoder.config["feature_dim"]).to(device)
+            head = head_of(encoder.config["feature_dim"]).to(device)
         self.view_settings = {"crop_min": crop_min, "gamma": gamma}
         self.pair = _Pair({"encoder": encoder, "head": head})
         self.optimizer = torch.optim.Adam(self.pair.parameters(), lr=learning_rate,
@@ -360,12 +452,15 @@ class _TrainingState:
             self.optimizer, learning_rate, total_steps=epochs * steps, pct_start=0.05)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(seed))
-        fingerprint = {"model": "SimCLRNet", "config": encoder.config, "n": len(x),
+        fingerprint = {"model": type(encoder).__name__, "config": encoder.config, "n": len(x),
                        "epochs": epochs, "batch_size": batch_size, "lr": learning_rate,
                        "temperature": temperature, "crop_min": crop_min, "seed": seed,
                        "device": device.type}
         if gamma != 1:  # checkpoints of runs without it stay valid
             fingerprint["gamma"] = gamma
+        for name, hook in hooks.items():  # likewise
+            if hook is not None:
+                fingerprint[name] = _qualified_name(hook)
         if world > 1:
             fingerprint["processes"] = world
         if isinstance(x, StoreRows):  # another batch order than in memory
@@ -404,17 +499,20 @@ def _on_cpu(state):
     return state
 
 
-def _step_loss(model: nn.Module, batch: torch.Tensor, generator: torch.Generator,
-               view_settings: dict, temperature: float, world: int) -> torch.Tensor:
-    """NT-Xent of two views of ``batch`` (this process's share of the batch), each
-    ``augment(batch, generator, **view_settings)``."""
-    views = torch.cat([augment(batch, generator, **view_settings),
-                       augment(batch, generator, **view_settings)])
-    z = model(views)
-    z1, z2 = z[: len(batch)], z[len(batch) :]
-    if world > 1:
-        z1, z2 = ddp.gather(z1), ddp.gather(z2)
-    return nt_xent(z1, z2, temperature)
+def _with_defaults(loss: StepLoss | None, head: Callable[[int], nn.Module] | None,
+                   views: Callable[..., torch.Tensor] | None) -> tuple:
+    """`train_simclr`'s extension points, each None replaced by SimCLR's."""
+    return (simclr_loss if loss is None else loss, projection_head if head is None else head,
+            augment if views is None else views)
+
+
+def _qualified_name(hook: Callable) -> str:
+    """A hook's module and qualified name (of its class, for an instance; of its function
+    and keywords, for a ``functools.partial``), for a checkpoint's fingerprint."""
+    if isinstance(hook, functools.partial):
+        return f"{_qualified_name(hook.func)}{sorted(hook.keywords.items())}"
+    named = hook if hasattr(hook, "__qualname__") else type(hook)
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 def _view_generator(seed: int, epoch: int, rank: int, device: torch.device) -> torch.Generator:
@@ -433,18 +531,18 @@ def _train_on_processes(encoder: SimCLRNet, x: np.ndarray | StoreRows, processes
         x = np.ascontiguousarray(x, dtype=np.float32)
     shared = x if isinstance(x, StoreRows) else ddp.shareable(x)
     weights, history = ddp.start(_process, processes,
-                                 (encoder.config, _on_cpu(encoder.state_dict()), shared,
-                                  settings), device, on_report=progress)
+                                 (type(encoder), encoder.config, _on_cpu(encoder.state_dict()),
+                                  shared, settings), device, on_report=progress)
     encoder.load_state_dict(weights)
     encoder.eval()
     return history
 
 
-def _process(device: torch.device, report, config: dict, state: dict,
+def _process(device: torch.device, report, network: type[SimCLRNet], config: dict, state: dict,
              x: torch.Tensor | ddp.MappedArray | StoreRows, settings: dict
              ) -> tuple[dict, History]:
     """One process of `_train_on_processes`: a copy of the encoder, trained in the group."""
-    encoder = SimCLRNet(**config).to(device)
+    encoder = network(**config).to(device)
     encoder.load_state_dict(state)
     rows = x if isinstance(x, StoreRows) else ddp.received(x, torch.device("cpu")).numpy()
     history = train_simclr(encoder, rows, processes=dist.get_world_size(), progress=report,

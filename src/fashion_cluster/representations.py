@@ -500,11 +500,41 @@ class ContrastiveEncoder(_Network):
         check_real(self, "crop_min")
         check_real(self, "gamma", low=1.0, strict=False)
 
+    #: The keys `simclr_hooks` may return, besides ``network``.
+    TRAINING_HOOKS = ("loss", "projection_head", "augment")
+
+    def simclr_hooks(self) -> dict[str, Any]:
+        """The network and parts of its training that replace SimCLR's: none here.
+        An extension point for research (``research/`` in the repository): a subclass
+        returns some of them, made from its parameters, so that `load` makes the same.
+
+        Returns
+        -------
+        dict
+            Any of ``network``: the class or factory that `fit` builds and `load`
+            rebuilds, called with the network's ``config`` as keywords
+            (``image_shape``, ``feature_dim`` and whatever else it records), returning a
+            module with `SimCLRNet`'s interface (default `SimCLRNet`); ``loss``,
+            ``projection_head`` and ``augment``: passed to
+            `fashion_cluster.contrastive.train_simclr` (default: SimCLR's), ``augment``
+            also making `view_features`' views (called as ``augment(images, generator,
+            crop_min=..., gamma=...)``).
+        """
+        return {}
+
+    def _hooks(self) -> dict[str, Any]:
+        hooks = self.simclr_hooks()
+        unknown = set(hooks) - {"network", *self.TRAINING_HOOKS}
+        if unknown:
+            raise ValueError(f"simclr_hooks returned unknown keys {sorted(unknown)}: expected "
+                             f"some of {['network', *self.TRAINING_HOOKS]}")
+        return hooks
+
     def _build(self, n_features: int) -> torch.nn.Module:
-        return SimCLRNet(image_shape=self.image_shape_, feature_dim=self.feature_dim)
+        return self._net_class()(image_shape=self.image_shape_, feature_dim=self.feature_dim)
 
     def _net_class(self):
-        return SimCLRNet
+        return self._hooks().get("network", SimCLRNet)
 
     def _fit_store(self, store, checkpoint, progress: Progress | None):
         """Train on a zarr array of images, (N, H, W[, C]) or rows (N, pixels), read a
@@ -542,11 +572,12 @@ class ContrastiveEncoder(_Network):
 
     def _train(self, model, x, x_val, seed, checkpoint, progress) -> History:
         self.epochs_, self.batch_size_ = self.fit_schedule(len(x))
+        hooks = {k: v for k, v in self._hooks().items() if k in self.TRAINING_HOOKS}
         return train_simclr(model, x, epochs=self.epochs_, batch_size=self.batch_size_,
                             learning_rate=self.learning_rate, temperature=self.temperature,
                             crop_min=self.crop_min, gamma=self.gamma, seed=seed,
                             processes=self.processes,
-                            checkpoint=checkpoint, progress=progress)
+                            checkpoint=checkpoint, progress=progress, **hooks)
 
     def view_features(self, X, views: int, generator: torch.Generator, block: int = 2048,
                       out: np.ndarray | None = None) -> torch.Tensor | np.ndarray:
@@ -563,13 +594,14 @@ class ContrastiveEncoder(_Network):
         if not is_store(X):
             X = torch.from_numpy(self._prepare_rows(X)).to(generator.device)
         net = self.model_
+        view_of = self._hooks().get("augment", augment)
         with torch.no_grad():
             for view in range(views):
                 for start in range(0, n, block):
                     x = X[start : start + block]
                     if not torch.is_tensor(x):
                         x = torch.from_numpy(self._prepare_rows(x)).to(generator.device)
-                    augmented = augment(net.images(x), generator, self.crop_min,
+                    augmented = view_of(net.images(x), generator, crop_min=self.crop_min,
                                         gamma=self.gamma)
                     features = net.forward_images(augmented).half()
                     out[view, start : start + len(x)] = (

@@ -40,6 +40,7 @@ at a time, and the heads may train on several processes (`train_heads`).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ from torch import nn
 from . import ddp
 from .training import schedule
 
-__all__ = ["EXACT_SEARCH_LIMIT", "assign", "assign_rows", "logits", "merge_clusters",
+__all__ = ["EXACT_SEARCH_LIMIT", "Miner", "assign", "assign_rows", "logits", "merge_clusters",
            "modularity", "nearest_neighbours", "probabilities", "standardisation",
            "train_heads"]
 
@@ -104,11 +105,17 @@ def _approximate_neighbours(features: torch.Tensor, k: int, seed: int) -> torch.
     return torch.from_numpy(keep.astype(np.int64)).to(features.device)
 
 
+#: A neighbour miner (`train_heads`' ``miner``): ``miner(features, count, seed=seed)``,
+#: features (N, d) to each row's ``count`` neighbours (N, count), int64, itself excluded.
+Miner = Callable[..., torch.Tensor]
+
+
 def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | np.ndarray,
                 k: int, *, heads: int, neighbours: int, epochs: int, batch_size: int,
                 entropy_weight: float, seed: int, generator: torch.Generator,
                 min_steps: int = 0, processes: int = 1,
-                priors: torch.Tensor | None = None, merge_into: int | None = None) -> dict:
+                priors: torch.Tensor | None = None, merge_into: int | None = None,
+                miner: Miner | None = None, all_heads: bool = False) -> dict:
     """Train ``heads`` SCAN heads (for each prior) and keep the one with the lowest final
     loss (of a group chosen by modularity and agreement, with several priors).
 
@@ -144,6 +151,15 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
         Join the selected head's ``k`` clusters of the training images into this many
         (`merge_clusters`, on the neighbour graph mined here); ``k`` should then be a few
         times ``merge_into``.
+    miner : Miner or None
+        An extension point (for research): mines the neighbours, called as
+        ``miner(features, count, seed=seed)`` with the features (N, d) as a tensor and
+        returning each row's ``count`` neighbours (N, count), int64, itself excluded
+        (``count`` is ``neighbours``, at most N - 1). None: `nearest_neighbours`.
+    all_heads : bool
+        Also return every head trained (every group's), ``heads_weight``
+        (heads * groups * k, d) and ``heads_bias``: head ``h``'s rows are
+        ``h * k .. (h + 1) * k``.
 
     Returns
     -------
@@ -165,16 +181,12 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
     in_group = world > 1 and not start_here
     device = generator.device
     if priors is not None:
-        priors = _checked_priors(priors, k, heads)
-        if in_group:  # every process trains toward the first process's priors
-            priors = priors.to(device)
-            dist.broadcast(priors, src=0)
-            priors = priors.cpu()
+        priors = _group_priors(priors, k, heads, device, in_group)
     settings = dict(k=k, heads=heads, epochs=epochs, batch=batch,
                     entropy_weight=entropy_weight, seed=seed, priors=priors)
     neighbour_index, mean, std = _neighbours_and_standardisation(
         _tensor(features), _tensor(augmented), min(neighbours, n - 1), seed, device,
-        generator if in_group else None)
+        generator if in_group else None, nearest_neighbours if miner is None else miner)
     if start_here:
         out = ddp.start(_process, processes,
                         (ddp.shareable(features), ddp.shareable(augmented),
@@ -187,6 +199,33 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
                batch_size=batch)
     weight, bias = (t.to(device) for t in out.pop("layer"))
     layer = {"weight": weight, "bias": bias, "mean": mean, "std": std}  # every head's
+    if all_heads:
+        out.update(heads_weight=weight, heads_bias=bias)
+    _select_head(out, features, layer, k, neighbour_index, priors is not None, in_group)
+    if merge_into is not None:
+        out["merge"] = _merge(features, layer, out, k, merge_into, neighbour_index, in_group,
+                              device)
+    return out
+
+
+def _group_priors(priors: torch.Tensor, k: int, heads: int, device: torch.device,
+                  in_group: bool) -> torch.Tensor:
+    """``priors`` checked (`_checked_priors`), on the CPU; in a group, the first
+    process's on every process."""
+    priors = _checked_priors(priors, k, heads)
+    if in_group:  # every process trains toward the first process's priors
+        priors = priors.to(device)
+        dist.broadcast(priors, src=0)
+        priors = priors.cpu()
+    return priors
+
+
+def _select_head(out: dict, features: torch.Tensor | np.ndarray, layer: dict, k: int,
+                 neighbour_index: torch.Tensor, with_priors: bool, in_group: bool) -> None:
+    """Keep in ``out`` the selected head of the group chosen (`_choose`, when there are
+    several; in a group, the first process's choice): its ``weight`` and ``bias`` (rows
+    of every head's ``layer``), ``selected`` (its index), with priors ``prior`` (the
+    group's) and, with several groups, their ``modularity`` and ``agreement``."""
     chosen = 0
     if len(out["selected"]) > 1:
         chosen, out["modularity"], out["agreement"] = _choose(features, layer, k,
@@ -195,19 +234,25 @@ def train_heads(features: torch.Tensor | np.ndarray, augmented: torch.Tensor | n
             choice = [chosen]
             dist.broadcast_object_list(choice, src=0)
             chosen = choice[0]
-    if priors is not None:
+    if with_priors:
         out["prior"] = chosen
     out["selected"] = head = out["selected"][chosen]
     rows = slice(head * k, (head + 1) * k)
     out.update(weight=layer["weight"][rows], bias=layer["bias"][rows])
-    if merge_into is not None:
-        labels = assign_rows(features, {**layer, "weight": out["weight"], "bias": out["bias"]})
-        out["merge"] = merge_clusters(labels[:, 0], neighbour_index, k, merge_into)
-        if in_group:  # every process keeps the first process's merge
-            out["merge"] = out["merge"].to(device)
-            dist.broadcast(out["merge"], src=0)
-            out["merge"] = out["merge"].cpu()
-    return out
+
+
+def _merge(features: torch.Tensor | np.ndarray, layer: dict, out: dict, k: int,
+           merge_into: int, neighbour_index: torch.Tensor, in_group: bool,
+           device: torch.device) -> torch.Tensor:
+    """The selected head's `merge_clusters` of the training images (in a group, the first
+    process's, on every process)."""
+    labels = assign_rows(features, {**layer, "weight": out["weight"], "bias": out["bias"]})
+    merge = merge_clusters(labels[:, 0], neighbour_index, k, merge_into)
+    if in_group:  # every process keeps the first process's merge
+        merge = merge.to(device)
+        dist.broadcast(merge, src=0)
+        merge = merge.cpu()
+    return merge
 
 
 def merge_clusters(labels: torch.Tensor, neighbour_index: torch.Tensor, k: int,
@@ -370,15 +415,20 @@ def standardisation(features: torch.Tensor, augmented: torch.Tensor,
 
 def _neighbours_and_standardisation(features: torch.Tensor, augmented: torch.Tensor,
                                     neighbours: int, seed: int, device: torch.device,
-                                    group_generator: torch.Generator | None
+                                    group_generator: torch.Generator | None, miner: Miner
                                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The neighbour index (N, neighbours) and the standardisation, on ``device``. In a
-    group (``group_generator`` given) the first process finds them and sends them, with
-    its generator's state, to the others, so that all train on the same batches."""
+    """The neighbour index (N, neighbours) mined by ``miner`` and the standardisation, on
+    ``device``. In a group (``group_generator`` given) the first process finds them and
+    sends them, with its generator's state, to the others, so that all train on the
+    same batches."""
     n, dim = features.shape
     first = group_generator is None or dist.get_rank() == 0
     if first:
-        neighbour_index = nearest_neighbours(features, neighbours, seed=seed).to(device)
+        neighbour_index = miner(features, neighbours, seed=seed).to(device)
+        if tuple(neighbour_index.shape) != (n, neighbours) or neighbour_index.is_floating_point():
+            raise ValueError(f"the miner returned neighbours of shape "
+                             f"{tuple(neighbour_index.shape)} ({neighbour_index.dtype}), "
+                             f"expected ({n}, {neighbours}) integers")
         mean, std = (t.to(device) for t in standardisation(features, augmented))
     else:
         neighbour_index = torch.empty(n, neighbours, dtype=torch.int64, device=device)

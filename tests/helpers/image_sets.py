@@ -13,7 +13,7 @@ scikit-learn's handwritten digits.
 - ``digits32``: scikit-learn's 1,797 handwritten digits (8x8, 17 grey levels) upscaled to
   32x32.
 
-    python benchmarks/image_sets.py OUT_DIR [--only colour,64px]
+    python tests/helpers/image_sets.py OUT_DIR [--only colour,64px]
 """
 
 from __future__ import annotations

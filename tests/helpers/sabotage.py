@@ -1,6 +1,6 @@
 """A pytest plugin that breaks the methods on purpose, to show that the accuracy tests
-catch a broken method. ``bench_thresholds.py`` loads it (``-p sabotage``) with
-``FASHION_CLUSTER_SABOTAGE`` set to one of:
+catch a broken method. ``benchmarks/bench_thresholds.py`` loads it (``-p sabotage``,
+this folder on ``PYTHONPATH``) with ``FASHION_CLUSTER_SABOTAGE`` set to one of:
 
 - ``random``: every clustering returns uniformly random labels;
 - ``collapse``: every clustering puts every image into cluster 0;

@@ -1,0 +1,1 @@
+"""Research on the best method, outside the package: see README.md."""
