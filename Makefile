@@ -14,7 +14,7 @@ PRESET ?= paper
 OUT    ?= results/$(PRESET)
 RUN_ARGS ?=
 
-.PHONY: all setup setup-dev data browser run quick test lint docs check-install bench clean
+.PHONY: all setup setup-dev data browser run quick test test-fast lint docs check-install bench clean
 
 all: test
 
@@ -51,8 +51,16 @@ quick:
 test: setup-dev data browser
 	$(BIN)/python -m pytest -q
 
+# The unit tests, in under 3 minutes on 2 cores: between changes. Leaves out the markers
+# of pyproject.toml's [tool.pytest.ini_options] (long accuracy, soak, multi-process and
+# Dask, browser, other slow tests), which `make test` runs with the rest before a push.
+FAST_TESTS := not slow and not accuracy and not soak and not distributed and not browser
+
+test-fast: setup-dev data
+	$(BIN)/python -m pytest -q -m "$(FAST_TESTS)"
+
 lint: setup-dev
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples research
 
 # The user documentation and the API reference (from the docstrings) into site/, offline.
 docs: setup-dev

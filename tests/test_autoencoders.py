@@ -45,6 +45,7 @@ def test_summary_is_keras_like():
     assert "(None, 1, 7, 7)" in summary(ConvAutoencoderNet())
 
 
+@pytest.mark.slow
 def test_codes_in_unit_interval_and_training_lowers_loss():
     rng = np.random.default_rng(0)
     x = rng.random((512, 784), dtype=np.float32)

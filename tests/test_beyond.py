@@ -96,6 +96,7 @@ def test_against_raw_kmeans(beyond_run, method, measured):
     assert ratio < LOSS_RATIO[method], (method, ratio)  # the network trained
 
 
+@pytest.mark.soak
 def test_scan_records_its_unsupervised_head_choice(beyond_run):
     info = beyond_run["methods"]["scan"]["info"]
     assert len(info["scan_loss"]) == 10
@@ -161,6 +162,7 @@ def test_augment_gamma_raises_values_to_powers_between_its_inverse_and_itself():
             augment(grey, torch.Generator().manual_seed(0), **bad)
 
 
+@pytest.mark.slow
 def test_methods_take_other_image_sizes_and_cluster_counts():
     # A colour 20x24 image stack and 4 clusters: the encoder adapts to the shape.
     encoder = SimCLRNet(image_shape=(3, 20, 24), feature_dim=16)
@@ -177,6 +179,7 @@ def test_methods_take_other_image_sizes_and_cluster_counts():
 
 
 @pytest.mark.parametrize("method", ["scan", "n2d"])
+@pytest.mark.soak
 def test_predict_gives_a_run_its_own_clusters(beyond_out, real_dir, tmp_path, method):
     """The fitted method, loaded from the run's files, assigns the run's test images to
     the clusters the run gave them (SCAN through its saved encoder and head, N2D through

@@ -4,6 +4,8 @@ import importlib.metadata
 import subprocess
 import sys
 
+import pytest
+
 import fashion_cluster
 
 
@@ -80,6 +82,7 @@ map_method = "tsne"
 """
 
 
+@pytest.mark.slow
 def test_verbosity_flags(tmp_path, capsys):
     import numpy as np
 

@@ -195,6 +195,7 @@ def test_study_on_an_image_folder(png_folder, tmp_path, measured):
     assert (out / "report.html").is_file() and (out / "figures" / "ae_gmm_gallery.png").is_file()
 
 
+@pytest.mark.slow
 def test_study_without_labels_reports_label_free_scores(tmp_path):
     images, _ = _shapes(20, (16, 16), colour=False)
     np.savez(tmp_path / "nolabels.npz", images=images)

@@ -21,6 +21,8 @@ from fashion_cluster.data import DatasetError
 
 pytest.importorskip("dask.distributed")
 
+pytestmark = pytest.mark.distributed
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -32,6 +32,7 @@ def test_readme_is_short_and_starts_with_the_two_commands():
     assert {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")} <= linked
 
 
+@pytest.mark.slow
 def test_the_documentation_site_builds_with_every_public_name(tmp_path):
     """`make docs`: mkdocs --strict fails on a broken page, nav entry or docstring reference."""
     import fashion_cluster

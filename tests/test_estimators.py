@@ -50,6 +50,7 @@ def estimator_id(est) -> str:
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
+@pytest.mark.slow
 def test_scikit_learn_estimator_checks(estimator):
     expected = EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
     results = check_estimator(estimator, expected_failed_checks=expected, on_fail=None,
@@ -191,6 +192,7 @@ def test_umap_gmm_on_real_images_places_new_images_without_refitting(small_real,
 
 
 @pytest.mark.parametrize("cls", [fc.AutoencoderKMeans, fc.AutoencoderGMM])
+@pytest.mark.slow
 def test_n_clusters_auto_picks_the_number_of_blobs(cls):
     """``n_clusters="auto"``: the k in 2..20 whose K-Means partition of the codes has the
     highest silhouette, chosen without labels; here four well-separated blobs."""

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_cluster_and_predict_example_runs(tmp_path, real_dir):
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "cluster_and_predict.py"), "--n-images",
@@ -21,6 +24,7 @@ def test_cluster_and_predict_example_runs(tmp_path, real_dir):
     assert (tmp_path / "scan.safetensors").is_file()
 
 
+@pytest.mark.distributed
 def test_torchrun_example_trains_on_two_processes(tmp_path, real_dir):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",

@@ -18,7 +18,7 @@ def test_same_labels_up_to_permutation_on_separable_data(device):
     assert clustering_accuracy(y, labels) == 1.0
 
 
-@pytest.mark.parametrize("k", [3, 8])
+@pytest.mark.parametrize("k", [3, pytest.param(8, marks=pytest.mark.slow)])
 def test_sse_matches_scikit_learn_on_real_images(small_real, k, device):
     (x, _), _ = small_real
     ours = km.kmeans_sweep(x, [k], n_init=10, seed=0, subsample=1000, device=device)[k]
@@ -29,6 +29,7 @@ def test_sse_matches_scikit_learn_on_real_images(small_real, k, device):
     assert ours.centroids.shape == (k, 784)
 
 
+@pytest.mark.slow
 def test_sweep_sse_decreases_with_k_and_k1_is_total_variance(small_real):
     (x, _), _ = small_real
     runs = km.kmeans_sweep(x, range(1, 7), n_init=2, seed=1, subsample=1000)
@@ -72,6 +73,7 @@ def test_knee_of_a_clear_elbow():
     assert find_knee([1, 2], [3.0, 1.0]) is None
 
 
+@pytest.mark.slow
 def test_elbow_sweep_result(small_real):
     (x, _), _ = small_real
     result = elbow_sweep(x, range(1, 9), n_init=2, seed=0, subsample=1000)
@@ -80,6 +82,7 @@ def test_elbow_sweep_result(small_real):
     assert set(result.to_json()) >= {"k", "sse", "n_init", "best_k", "seconds"}
 
 
+@pytest.mark.slow
 def test_result_for_a_k_does_not_depend_on_the_other_ks(small_real):
     # So that a sweep split into tasks (one k a task) gives the same numbers.
     (x, _), _ = small_real

@@ -32,6 +32,7 @@ def _outputs(est, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=estimator_id)
+@pytest.mark.slow
 def test_round_trip_gives_identical_outputs(estimator, blobs, tmp_path):
     est = clone(estimator).fit(blobs)
     path = tmp_path / "est.safetensors"

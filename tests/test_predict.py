@@ -14,6 +14,9 @@ from fashion_cluster import cli, load_run
 from fashion_cluster.config import load_preset
 from fashion_cluster.study import load_study_data
 
+# Every test here reads the tiny study run of conftest.tiny_run (a whole preset).
+pytestmark = pytest.mark.soak
+
 
 @pytest.fixture(scope="module")
 def run_and_data(tiny_run, real_dir):

@@ -606,6 +606,7 @@ def images_for_the_run(draw) -> np.ndarray:
 
 @_settings(PREDICT_EXAMPLES)
 @given(images=images_for_the_run())
+@pytest.mark.slow
 def test_predict_on_random_arrays(finished_run, images):
     status, rows = _predict(finished_run, images, "new.npy")
     if status == 0:
@@ -616,5 +617,6 @@ def test_predict_on_random_arrays(finished_run, images):
 @given(name=st.sampled_from(["new.npy", "new.npz", "new.png", "new.safetensors"]),
        data=st.one_of(random_bytes, crafted_npy, image_folder_files,
                       npz_contents.map(lambda arrays: _bytes_of(np.savez, **arrays))))
+@pytest.mark.slow
 def test_predict_on_random_files(finished_run, name, data):
     _predict(finished_run, data, name)

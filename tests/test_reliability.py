@@ -90,6 +90,7 @@ def uninterrupted(ae_preset, real_dir, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.soak
 def test_killed_training_resumes_to_the_same_weights(ae_preset, real_dir, uninterrupted,
                                                      tmp_path, signum):
     out = tmp_path / "out"
@@ -150,6 +151,7 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+@pytest.mark.soak
 def test_soak_repeated_runs_stay_bounded(uninterrupted, ae_preset, real_dir, tmp_path):
     """Back-to-back runs into one folder and into fresh folders: the folder does not grow,
     no temporary file is left behind, the process's memory stays flat, results agree."""
@@ -183,6 +185,7 @@ def test_soak_repeated_runs_stay_bounded(uninterrupted, ae_preset, real_dir, tmp
     assert rss[-1] - rss[1] < 2 * 9_408_000, [r // 2**20 for r in rss]
 
 
+@pytest.mark.soak
 def test_same_seed_same_results(uninterrupted, ae_preset, real_dir, tmp_path):
     out = tmp_path / "again"
     assert cli.main(["run", "--preset", str(ae_preset), "--out", str(out), "--device", "cpu",
@@ -193,6 +196,7 @@ def test_same_seed_same_results(uninterrupted, ae_preset, real_dir, tmp_path):
     assert a["versions"]["torch"] and a["dataset"]["sha256"] and a["config"]["seed"] == 0
 
 
+@pytest.mark.soak
 def test_other_thread_count_same_results_within_tolerance(uninterrupted, ae_preset, real_dir,
                                                            tmp_path):
     """Across thread counts float sums come in another order: the promise is a tolerance.
@@ -221,6 +225,7 @@ def _copy_run(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["truncate_codes", "bad_json", "wrong_shape", "pickle"])
+@pytest.mark.soak
 def test_damaged_artifacts_are_reported_and_recomputed(uninterrupted, ae_preset, real_dir,
                                                        tmp_path, capsys, damage):
     out = _copy_run(uninterrupted, tmp_path / "copy")
@@ -250,6 +255,7 @@ def test_damaged_artifacts_are_reported_and_recomputed(uninterrupted, ae_preset,
     assert fresh["methods"]["ae_kmeans"]["test"] == old["methods"]["ae_kmeans"]["test"]
 
 
+@pytest.mark.soak
 def test_artifacts_of_other_data_are_not_reused(uninterrupted, ae_preset, real_dir, tmp_path,
                                                 capsys):
     out = _copy_run(uninterrupted, tmp_path / "copy")
@@ -266,13 +272,15 @@ def test_artifacts_of_other_data_are_not_reused(uninterrupted, ae_preset, real_d
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["run", "--preset", "nonexistent"], "error: unknown preset 'nonexistent'"),
+    pytest.param(["run", "--preset", "nonexistent"], "error: unknown preset 'nonexistent'",
+                 marks=pytest.mark.slow),
     (["run", "--k", "0"], "expected a positive integer, 'auto' or 'knee', got '0'"),
     (["run", "--k", "2.5"], "expected a positive integer, 'auto' or 'knee', got '2.5'"),
     (["run", "--seed", "-1"], "seed must be in 0..2**32-1"),
     (["run", "--bogus"], "unrecognized arguments: --bogus"),
     (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["elbow", "--out", "x", "--k-min", "5", "--k-max", "2"], "error: --k-min (5) is larger"),
+    pytest.param(["elbow", "--out", "x", "--k-min", "5", "--k-max", "2"],
+                 "error: --k-min (5) is larger", marks=pytest.mark.slow),
 ])
 def test_bad_options_exit_nonzero_without_traceback(args, message):
     done = _cli(*args)
@@ -299,6 +307,7 @@ def test_bad_data_through_the_cli(tmp_path, capsys, images, message):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bad_toml_and_foreign_output(tmp_path, real_dir):
     bad = tmp_path / "bad.toml"
     bad.write_text("[elbow\nk_max = 3")
@@ -312,6 +321,7 @@ def test_bad_toml_and_foreign_output(tmp_path, real_dir):
     assert (foreign / "thesis.tex").read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_unwritable_output(tmp_path, real_dir):
     # /proc refuses new folders even to root; elsewhere a read-only folder does.
     locked = Path("/proc/fashion-cluster-out")
@@ -323,6 +333,7 @@ def test_unwritable_output(tmp_path, real_dir):
     assert done.returncode == 2 and "cannot write here" in done.stderr
 
 
+@pytest.mark.slow
 def test_output_that_is_a_file(tmp_path, real_dir):
     target = tmp_path / "file.txt"
     target.write_text("x")

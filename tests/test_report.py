@@ -11,6 +11,9 @@ from fashion_cluster.report import build_context, render_html, write_report
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
+# Every test here reads the tiny study run of conftest.tiny_run (a whole preset).
+pytestmark = pytest.mark.soak
+
 
 def test_report_is_self_contained(tiny_run):
     _, out, _ = tiny_run
@@ -69,6 +72,7 @@ def _browser():
     return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))
 
 
+@pytest.mark.browser
 def test_report_in_headless_chromium(tiny_run):
     _, out, _ = tiny_run
     browser = _browser()

@@ -16,6 +16,7 @@ def _blobs(seed: int, n: int = 3000, dim: int = 32) -> torch.Tensor:
     return torch.from_numpy(x.astype(np.float32))
 
 
+@pytest.mark.slow
 def test_approximate_neighbours_find_the_exact_ones_and_repeat():
     x = _blobs(0)
     exact = nearest_neighbours(x, 10, search="exact").numpy()
@@ -45,6 +46,7 @@ def _simclr(x: np.ndarray, processes: int, seed: int = 0, **kwargs):
     return encoder, np.array(history.loss)
 
 
+@pytest.mark.distributed
 def test_two_processes_train_like_one_with_the_same_global_batch(small_real, measured,
                                                                  tmp_path, monkeypatch):
     from fashion_cluster import contrastive, ddp
@@ -73,7 +75,11 @@ def test_two_processes_train_like_one_with_the_same_global_batch(small_real, mea
     assert [type(a) for a in sent] == [torch.Tensor, torch.Tensor, ddp.MappedArray]
 
 
-@pytest.mark.parametrize(("processes", "stored"), [(1, False), (2, False), (2, True)])
+@pytest.mark.parametrize(("processes", "stored"), [
+    pytest.param(1, False, marks=pytest.mark.slow),
+    pytest.param(2, False, marks=pytest.mark.distributed),
+    pytest.param(2, True, marks=pytest.mark.distributed),
+])
 def test_an_interrupted_contrastive_run_resumes_exactly(small_real, tmp_path, processes,
                                                         stored):
     from safetensors import safe_open
@@ -118,6 +124,7 @@ def test_bad_settings_are_refused_before_processes_start(small_real):
         shared_batch(2, 3, 1, "SCAN")
 
 
+@pytest.mark.distributed
 def test_a_failing_process_is_reported_with_its_error(small_real):
     from fashion_cluster.ddp import ProcessGroupError
 
@@ -128,6 +135,7 @@ def test_a_failing_process_is_reported_with_its_error(small_real):
         _simclr(broken, 2)
 
 
+@pytest.mark.distributed
 def test_the_contrastive_encoder_trains_from_a_zarr_store(fmnist, tmp_path):
     zarr = pytest.importorskip("zarr")
 
@@ -166,6 +174,7 @@ def _heads(features, augmented, processes: int, priors=None) -> dict:
                        min_steps=60, processes=processes, priors=priors)
 
 
+@pytest.mark.distributed
 def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
     from fashion_cluster.scan import assign
 
@@ -197,6 +206,7 @@ def test_scan_heads_on_two_processes_are_those_of_one(tmp_path):
         _heads(features[:8], augmented[:, :8], 3)
 
 
+@pytest.mark.distributed
 def test_scan_fits_a_zarr_store_as_it_fits_images_in_memory(fmnist, tmp_path, monkeypatch):
     zarr = pytest.importorskip("zarr")
     import tempfile
@@ -244,6 +254,7 @@ def _heads_asking_for_three(device, report):
     return _heads(features, features[None].half(), 3)
 
 
+@pytest.mark.distributed
 def test_a_process_count_other_than_the_groups_is_refused():
     from fashion_cluster.ddp import ProcessGroupError, start
 
@@ -270,6 +281,7 @@ def _every_process_merge(device, report) -> list:
     return merges
 
 
+@pytest.mark.distributed
 def test_a_group_of_processes_keeps_the_first_processs_merge():
     from fashion_cluster.ddp import start
 
@@ -305,6 +317,7 @@ map_method = "tsne"
 """
 
 
+@pytest.mark.distributed
 def test_run_trains_the_cnn_and_merged_heads_on_nproc_processes(tmp_path, real_dir):
     import json
 

@@ -49,6 +49,7 @@ def test_metrics_json_is_complete(tiny_run, measured):
     assert m["versions"]["torch"] and m["timing"]["total_seconds"] > 0
 
 
+@pytest.mark.soak
 def test_artifacts_written(tiny_run):
     _, out, _ = tiny_run
     for path in ("elbow.json", "models/dense_ae.safetensors", "models/dense_ae.json",
@@ -69,6 +70,7 @@ def _copy(tiny_run, tmp_path) -> tuple[Path, list[str]]:
     return copy, [str(copy) if a == str(out) else a for a in args]
 
 
+@pytest.mark.soak
 def test_second_run_reuses_everything(tiny_run, tmp_path):
     out, args = _copy(tiny_run, tmp_path)
     tic = time.perf_counter()
@@ -79,6 +81,7 @@ def test_second_run_reuses_everything(tiny_run, tmp_path):
     assert elapsed < 60
 
 
+@pytest.mark.soak
 def test_changed_setting_recomputes_only_what_depends_on_it(tiny_run, tmp_path):
     preset = tiny_run[0]
     out, args = _copy(tiny_run, tmp_path)
@@ -103,6 +106,7 @@ def test_quick_preset_is_small():
     assert quick.data.n_train <= 5000 and quick.dense_ae.epochs <= 10
 
 
+@pytest.mark.slow
 def test_k_auto_picks_the_number_of_well_separated_groups(tmp_path):
     """``--k auto`` chooses k by the silhouette of K-Means partitions of the run's features
     (here raw pixels), without labels: on four well-separated groups of images it picks

@@ -161,6 +161,7 @@ def test_save_replaces_only_an_estimator_file(tmp_path):
 # --------------------------------------------------------------- whole or unfinished
 
 
+@pytest.mark.slow
 def test_an_interrupted_rerun_is_visibly_unfinished(raw_run, tmp_path, capsys):
     """A rerun with other settings, killed as it starts, leaves the old metrics beside
     an unfinished manifest: loading and predicting refuse it, naming the command."""
@@ -309,6 +310,7 @@ def test_k_auto_on_too_few_images_is_refused(tmp_path, capsys):
     assert "--k auto" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_ends_quietly(raw_run, tmp_path):
     many = tmp_path / "many.npy"
     np.save(many, np.repeat(np.load(raw_run["npy"]), 1000, axis=0))

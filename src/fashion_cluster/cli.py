@@ -598,10 +598,12 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPE
                 errno.EFBIG)
 
 
-_HANDLERS = {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
-             "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
-             "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr,
-             "predict": _cmd_predict, "encode": _cmd_encode}
+def _handler(command: str):
+    """The function of a command (looked up when called, so a test can replace one)."""
+    return {"data": _cmd_data, "run": _cmd_run, "elbow": _cmd_elbow,
+            "figures": _cmd_figures, "report": _cmd_report, "presets": _cmd_presets,
+            "to-zarr": _cmd_to_zarr, "kmeans-zarr": _cmd_kmeans_zarr,
+            "predict": _cmd_predict, "encode": _cmd_encode}[command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -616,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with _log_to_stderr(args):
-            return _run(_HANDLERS[args.command], args)
+            return _run(_handler(args.command), args)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
