@@ -172,3 +172,48 @@ def tiny_run(tmp_path_factory, real_dir):
     assert cli.main(args) == 0
     return preset, out, args
 
+
+
+RAW_ONLY = """
+name = "raw-only"
+methods = ["kmeans_raw"]
+[elbow]
+enabled = false
+[clustering]
+k = 3
+n_init = 2
+sweep_seeds = [0]
+[report]
+map_points = 10
+map_method = "tsne"
+"""
+
+
+def three_kinds(n: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noise images (28x28 uint8) with a bright bar at one of three heights: three clear
+    classes, no real data needed."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(labels):
+        images[i, 4 + 7 * c : 11 + 7 * c, 4:24] = 220
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def raw_run(tmp_path_factory) -> dict:
+    """A finished K-Means run on 150 generated images (a few seconds), and its inputs:
+    ``run``, ``npz`` (the data set), ``npy`` (20 of its images), ``preset``, ``args``
+    (the run's command line). Tests must not change it: copy it first."""
+    from fashion_cluster import cli
+
+    folder = tmp_path_factory.mktemp("raw_run")
+    images, labels = three_kinds()
+    np.savez(folder / "set.npz", images=images, labels=labels)
+    np.save(folder / "new.npy", images[:20])
+    (folder / "raw.toml").write_text(RAW_ONLY)
+    args = ["run", "--preset", str(folder / "raw.toml"), "--dataset", str(folder / "set.npz"),
+            "--out", str(folder / "run"), "--device", "cpu", "--quiet"]
+    assert cli.main(args) == 0
+    return {"run": folder / "run", "npy": folder / "new.npy", "npz": folder / "set.npz",
+            "preset": folder / "raw.toml", "args": args}

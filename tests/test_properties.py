@@ -515,37 +515,10 @@ def test_load_a_crafted_estimator_file(data):
 
 # --------------------------------------------------------------------- predict
 
-RAW_ONLY = """
-name = "raw-only"
-methods = ["kmeans_raw"]
-[elbow]
-enabled = false
-[clustering]
-k = 3
-n_init = 2
-sweep_seeds = [0]
-[report]
-map_points = 10
-map_method = "tsne"
-"""
-
-
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A finished K-Means run on 150 generated 28x28 uint8 images of three kinds (as
-    tests/test_trust.py's ``raw_run``)."""
-    folder = tmp_path_factory.mktemp("properties")
-    rng = np.random.default_rng(0)
-    labels = np.arange(150) % 3
-    images = rng.integers(0, 40, (150, 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        images[i, 4 + 7 * c : 11 + 7 * c, 4:24] = 220
-    np.savez(folder / "set.npz", images=images, labels=labels)
-    (folder / "raw.toml").write_text(RAW_ONLY)
-    assert cli.main(["run", "--preset", str(folder / "raw.toml"), "--dataset",
-                     str(folder / "set.npz"), "--out", str(folder / "run"), "--device", "cpu",
-                     "--quiet"]) == 0
-    return folder / "run"
+def finished_run(raw_run) -> Path:
+    """conftest.py's finished K-Means run on 150 generated images of three kinds."""
+    return raw_run["run"]
 
 
 def _predict(run: Path, data: bytes | np.ndarray, name: str) -> tuple[int, list[list[str]]]:

@@ -15,50 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import three_kinds
 
 import fashion_cluster as fc
 from fashion_cluster import cli
 from fashion_cluster.artifacts import ArtifactError, read_json
 from fashion_cluster.config import ConfigError, load_preset
-
-RAW_ONLY = """
-name = "raw-only"
-methods = ["kmeans_raw"]
-[elbow]
-enabled = false
-[clustering]
-k = 3
-n_init = 2
-sweep_seeds = [0]
-[report]
-map_points = 10
-map_method = "tsne"
-"""
-
-
-def three_kinds(n: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Noise images with a bright bar at one of three heights: three clear classes."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 3
-    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-    for i, c in enumerate(labels):
-        images[i, 4 + 7 * c: 11 + 7 * c, 4:24] = 220
-    return images, labels
-
-
-@pytest.fixture(scope="module")
-def raw_run(tmp_path_factory) -> dict[str, Path]:
-    """A finished K-Means run on a small generated set, and its inputs."""
-    folder = tmp_path_factory.mktemp("trust")
-    images, labels = three_kinds()
-    np.savez(folder / "set.npz", images=images, labels=labels)
-    np.save(folder / "new.npy", images[:20])
-    (folder / "raw.toml").write_text(RAW_ONLY)
-    args = ["run", "--preset", str(folder / "raw.toml"), "--dataset", str(folder / "set.npz"),
-            "--out", str(folder / "run"), "--device", "cpu", "--quiet"]
-    assert cli.main(args) == 0
-    return {"run": folder / "run", "npy": folder / "new.npy", "npz": folder / "set.npz",
-            "preset": folder / "raw.toml", "args": args}
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -303,7 +265,7 @@ def test_output_paths_are_checked_before_the_work(raw_run, tmp_path, capsys):
 
 
 def test_k_auto_on_too_few_images_is_refused(tmp_path, capsys):
-    images, labels = three_kinds(3)
+    images, _ = three_kinds(3)
     np.savez(tmp_path / "three.npz", images=images)
     assert cli.main(["run", "--preset", "quick", "--dataset", str(tmp_path / "three.npz"),
                      "--k", "auto", "--out", str(tmp_path / "out"), "--quiet"]) == 2
