@@ -410,7 +410,7 @@ def _summary_line(metrics: dict, out: Path, seconds: float) -> str:
 
 def _cmd_elbow(args: argparse.Namespace) -> int:
     from .artifacts import write_json
-    from .datasets import load_dataset
+    from .datasets import load_dataset, source_paths
     from .devices import resolve_device
     from .layout import RunFolder
     from .outputs import check_run_folder, claim_run_folder
@@ -421,7 +421,7 @@ def _cmd_elbow(args: argparse.Namespace) -> int:
         from .config import ConfigError
 
         raise ConfigError(f"--k-min ({args.k_min}) is larger than --k-max ({args.k_max})")
-    out = check_run_folder(args.out, inputs=_paths(args.dataset), holds_run=False)
+    out = check_run_folder(args.out, inputs=source_paths(args.dataset), holds_run=False)
     data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
                         channels=args.channels)
     x = data.x_train[: args.n_images] if args.n_images is not None else data.x_train
@@ -465,11 +465,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_to_zarr(args: argparse.Namespace) -> int:
-    from .datasets import load_dataset
+    from .datasets import load_dataset, source_paths
     from .distributed import is_zarr_array, write_zarr
     from .outputs import check_folder
 
-    check_folder(args.path, inputs=_paths(args.dataset), overwrite=args.overwrite,
+    check_folder(args.path, inputs=source_paths(args.dataset), overwrite=args.overwrite,
                  replaceable=is_zarr_array, kind="zarr array")
     data = load_dataset(args.dataset, root=args.data_dir, image_size=args.image_size,
                         channels=args.channels)
@@ -501,7 +501,7 @@ def _cmd_kmeans_zarr(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .assignments import predict_csv
     from .data import DatasetError
-    from .datasets import check_values, read_images
+    from .datasets import check_values, read_images, source_paths
     from .outputs import check_file
     from .progress import Reporter
     from .runs import load_run
@@ -512,7 +512,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                            ".zarr array, which every worker reads its batches from "
                            "(fashion-cluster to-zarr writes one)")
     out = None if args.out is None else check_file(
-        args.out, inputs=_paths(args.input) + [args.run_dir], overwrite=args.overwrite)
+        args.out, inputs=source_paths(args.input) + [args.run_dir], overwrite=args.overwrite)
     run = load_run(args.run_dir)
     method = run.method(args.method)
     data = run.metrics["config"]["data"]
@@ -557,11 +557,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
                              overwrite=args.overwrite)
     log.info(f"features of {n:,} images written to {out}")
     return 0
-
-
-def _paths(spec: str | None) -> list[Path]:
-    """The data set option as input paths (none for a named data set)."""
-    return [Path(spec)] if spec is not None and Path(spec).exists() else []
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:

@@ -49,7 +49,8 @@ import numpy as np
 
 from .data import CLASS_NAMES, DatasetError, check_pair, load_fashion_mnist, read_idx, scale_images
 
-__all__ = ["IMAGE_SUFFIXES", "ImageSet", "check_values", "load_dataset", "read_images"]
+__all__ = ["IMAGE_SUFFIXES", "ImageSet", "check_values", "load_dataset", "read_images",
+           "source_paths"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -566,6 +567,12 @@ def _from_image_folder(folder: Path, image_size: tuple[int, int] | None,
         empty = [n for i, n in enumerate(names) if i not in set(labels.tolist())]
         raise DatasetError(f"{folder}: class folder(s) without images: {', '.join(empty)}")
     return _split(folder.name, names, stack, labels, test_fraction, seed, source)
+
+
+def source_paths(spec: str | os.PathLike | None) -> list[Path]:
+    """The file or folder a data set spec reads (none for a named data set such as
+    ``fashion-mnist``, or None): what the write policy keeps from being an output."""
+    return [Path(spec)] if spec is not None and Path(spec).exists() else []
 
 
 def read_images(spec: str | os.PathLike, *, root: str | os.PathLike | None = None,

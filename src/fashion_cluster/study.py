@@ -27,7 +27,7 @@ from .artifacts import write_arrays, write_json
 from .assignments import write_run_assignments
 from .cache import StageCache
 from .config import ConfigError, StudyConfig
-from .datasets import ImageSet, load_dataset
+from .datasets import ImageSet, load_dataset, source_paths
 from .devices import resolve_device
 from .layout import RunFolder
 from .manifest import mark_unfinished, write_manifest
@@ -65,7 +65,7 @@ def open_run(config: StudyConfig, out: str | Path, data: ImageSet, device: str =
              ) -> Run:
     """A run writing into ``out`` (created, or checked to be ours), marked unfinished
     until `fit_all` ends; ``command`` is what a user runs to finish it."""
-    out = claim_run_folder(check_run_folder(out, inputs=_inputs(config)))
+    out = claim_run_folder(check_run_folder(out, inputs=source_paths(config.data.dataset)))
     mark_unfinished(out, command)
     dev = resolve_device(device)
     log = reporter or Reporter()
@@ -102,12 +102,6 @@ def fit_all(run: Run) -> dict:
     _write_assignments(run, results, metrics)
     write_manifest(run.out)
     return metrics
-
-
-def _inputs(config: StudyConfig) -> list[Path]:
-    """The files or folder the run reads its images from, when it names them."""
-    path = Path(config.data.dataset)
-    return [path] if path.exists() else []
 
 
 def _write_assignments(run: Run, results: dict, metrics: dict) -> None:
@@ -250,7 +244,7 @@ def run_study(config: StudyConfig, out: str | Path, device: str = "auto",
     from . import figures, report
 
     log = Reporter(quiet=quiet)
-    check_run_folder(out, inputs=_inputs(config))  # before the data is read
+    check_run_folder(out, inputs=source_paths(config.data.dataset))  # before the data is read
     data = load_study_data(config, data_root)
     run = open_run(config, out, data, device=device, reporter=log, runner=runner,
                    command=command)
